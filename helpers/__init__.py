@@ -1,0 +1,36 @@
+"""Helpers for the cloud-computing workbook.
+
+``import helpers`` starts this kernel's *session* (see :mod:`helpers.session`)
+and removes what earlier sessions left behind when their kernel died.
+Topic modules are imported on demand::
+
+    from helpers import servers, docker_engine, images, envcheck
+    helpers.cleanup()          # remove everything this notebook created
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+
+from .cleanup import cleanup as _cleanup, leftovers, sweep_dead_sessions
+from .errors import WorkbookError
+from .session import NOTEBOOK, SESSION_ID
+
+__all__ = ["cleanup", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESSION_ID", "NOTEBOOK"]
+__version__ = "0.1.0"
+
+
+def cleanup(*, quiet: bool = False) -> list[str]:
+    """Remove everything this notebook's session created (servers, containers, domains...)."""
+    return _cleanup(quiet=quiet)
+
+
+if os.environ.get("WORKBOOK_NO_SWEEP") != "1":
+    try:
+        sweep_dead_sessions()
+    except Exception as exc:  # never block an import on housekeeping
+        print(f"(Skipped removing earlier sessions' leftovers: {exc})")
+
+# A kernel that is shut down normally cleans up even if the notebook did not.
+atexit.register(lambda: _cleanup(quiet=True))

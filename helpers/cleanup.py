@@ -1,0 +1,163 @@
+"""Remove what a session created, and only that.
+
+Each topic module that creates resources exposes a ``CLEANER`` (a
+:class:`Cleaner`): how to list the sessions that own something, what a
+session still owns, and how to remove it.  :func:`cleanup` runs them in a
+safe order (servers and processes, then Compose projects and swarm
+services, then containers before the networks and volumes they use, then
+images, then libvirt domains before their networks and pools), treating
+"already gone" as success.
+
+:func:`sweep_dead_sessions` does the same for sessions whose kernel died
+without cleaning up; it runs when :mod:`helpers` is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from . import session
+
+# Modules that may own resources, in clean-up order.  A module that cannot
+# be imported here (no libvirt bindings, say) owns nothing.
+CLEANER_MODULES = (
+    "helpers.servers",
+    "helpers.compose",
+    "helpers.swarm",
+    "helpers.docker_engine",
+    "helpers.virt",
+)
+
+
+@dataclass
+class Cleaner:
+    """How one topic finds and removes a session's resources.
+
+    ``owners()`` returns the session ids that own at least one resource;
+    ``leftovers(sid)`` describes what ``sid`` owns (``"container wb-x"``);
+    ``remove(sid)`` removes it and returns the descriptions removed.
+    """
+
+    topic: str
+    owners: Callable[[], set[str]]
+    leftovers: Callable[[str], list[str]]
+    remove: Callable[[str], list[str]]
+
+
+def _processes_owners() -> set[str]:
+    return set()  # found per session: listing every process's sessions is costly
+
+
+def _processes_leftovers(sid: str) -> list[str]:
+    if sid == session.SESSION_ID:
+        return []  # our own children are servers we are still using
+    return [f"process {pid}" for pid in session.session_processes(sid)]
+
+
+def _processes_remove(sid: str) -> list[str]:
+    if sid == session.SESSION_ID:
+        return []
+    pids = session.session_processes(sid)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_exists(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _exists(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return [f"process {pid}" for pid in pids]
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); it holds no resources any more.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+PROCESS_CLEANER = Cleaner("processes", _processes_owners, _processes_leftovers, _processes_remove)
+
+
+def cleaners() -> list[Cleaner]:
+    """The cleaners of every topic that is usable here, in clean-up order."""
+    found = [PROCESS_CLEANER]
+    for name in CLEANER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        cleaner = getattr(module, "CLEANER", None)
+        if cleaner is not None:
+            found.append(cleaner)
+    return found
+
+
+def _safely(fn, *args):
+    try:
+        return fn(*args)
+    except Exception:  # a topic whose service is down owns nothing we can reach
+        return None
+
+
+def leftovers(sid: str | None = None) -> list[str]:
+    """What session ``sid`` (default: this one) still owns, described in words."""
+    sid = sid or session.SESSION_ID
+    found: list[str] = []
+    for cleaner in cleaners():
+        found += _safely(cleaner.leftovers, sid) or []
+    return found
+
+
+def cleanup(sid: str | None = None, *, quiet: bool = False) -> list[str]:
+    """Remove everything session ``sid`` (default: this one) created.
+
+    Returns what was removed.  Resources of other sessions, and anything not
+    created by the workbook, are never touched.
+    """
+    sid = sid or session.SESSION_ID
+    removed: list[str] = []
+    for cleaner in cleaners():
+        removed += _safely(cleaner.remove, sid) or []
+    if not quiet:
+        print(f"Clean-up: removed {len(removed)} resource(s)" + (": " + ", ".join(removed) if removed else "."))
+    return removed
+
+
+def sweep_dead_sessions(*, quiet: bool = False) -> dict[str, list[str]]:
+    """Remove the resources of sessions whose kernel is no longer running."""
+    owners: set[str] = set(session.known_sessions())
+    for cleaner in cleaners():
+        owners |= _safely(cleaner.owners) or set()
+    swept: dict[str, list[str]] = {}
+    for sid in sorted(owners):
+        if session.is_alive(sid):
+            continue
+        removed = cleanup(sid, quiet=True)
+        session.forget(sid)
+        if removed:
+            swept[sid] = removed
+    if swept and not quiet:
+        total = sum(len(v) for v in swept.values())
+        print(f"Removed {total} resource(s) left by {len(swept)} earlier session(s) that ended "
+              f"without cleaning up: " + ", ".join(r for v in swept.values() for r in v))
+    return swept

@@ -1,0 +1,158 @@
+"""The Docker Engine, reached through the Docker SDK.
+
+This module holds what every Docker lesson shares: one client with errors a
+student can read, the workbook labels on everything created, and the
+clean-up of a session's containers, networks, volumes and images.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from . import session
+from .cleanup import Cleaner
+from .errors import DaemonUnavailable, WorkbookError
+
+DAEMON_DOWN = ("The Docker daemon does not answer: start it (`sudo systemctl start docker`, "
+               "or `make lab` as root, or open Docker Desktop) and run the cell again.")
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_client():
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        text = str(exc)
+        if "Permission denied" in text:
+            raise DaemonUnavailable(
+                "You may not talk to the Docker daemon: add yourself to the docker group "
+                "(`sudo usermod -aG docker $USER`) and log in again.") from None
+        raise DaemonUnavailable(DAEMON_DOWN) from None
+    return client
+
+
+def client():
+    """A ready :class:`docker.DockerClient`; raises one clear sentence when the daemon is down."""
+    try:
+        cli = _cached_client()
+        cli.ping()
+        return cli
+    except DaemonUnavailable:
+        raise
+    except Exception:
+        _cached_client.cache_clear()
+        return _cached_client()
+
+
+def available() -> bool:
+    """True when the Docker daemon answers."""
+    try:
+        client()
+        return True
+    except WorkbookError:
+        return False
+
+
+def labels(**extra: str) -> dict[str, str]:
+    """Labels to put on anything this session creates."""
+    return session.labels(**extra)
+
+
+def session_filter(sid: str | None = None) -> dict[str, Any]:
+    """A ``filters=`` argument selecting the objects of session ``sid`` (default: this one)."""
+    return {"label": [f"{session.SESSION_LABEL}={sid or session.SESSION_ID}"]}
+
+
+def workbook_filter() -> dict[str, Any]:
+    """A ``filters=`` argument selecting every object the workbook created."""
+    return {"label": [session.WORKBOOK_LABEL]}
+
+
+# --- clean-up ------------------------------------------------------------------
+
+def _ours(obj_labels: dict | None) -> bool:
+    # Objects made by the same workbook on another machine sharing this
+    # daemon belong to sessions we cannot check: leave them alone.
+    obj_labels = obj_labels or {}
+    return obj_labels.get(session.HOST_LABEL, session.HOSTNAME) == session.HOSTNAME
+
+
+def _owners() -> set[str]:
+    cli = client()
+    found: set[str] = set()
+    for items in (cli.containers.list(all=True, filters=workbook_filter()),
+                  cli.networks.list(filters=workbook_filter()),
+                  cli.volumes.list(filters=workbook_filter()),
+                  cli.images.list(filters=workbook_filter())):
+        for obj in items:
+            lab = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+            if _ours(lab) and session.SESSION_LABEL in lab:
+                found.add(lab[session.SESSION_LABEL])
+    return found
+
+
+def _objects(sid: str):
+    cli = client()
+    flt = session_filter(sid)
+    return (cli.containers.list(all=True, filters=flt), cli.networks.list(filters=flt),
+            cli.volumes.list(filters=flt), cli.images.list(filters=flt))
+
+
+def _leftovers(sid: str) -> list[str]:
+    if not available():
+        return []
+    containers, networks, volumes, images = _objects(sid)
+    return ([f"container {c.name}" for c in containers] + [f"network {n.name}" for n in networks]
+            + [f"volume {v.name}" for v in volumes]
+            + [f"image {(i.tags or [i.short_id])[0]}" for i in images])
+
+
+def _remove(sid: str) -> list[str]:
+    import docker.errors
+
+    if not available():
+        return []
+    removed = []
+    containers, networks, volumes, images = _objects(sid)
+    for c in containers:  # containers first: they hold networks and volumes
+        try:
+            c.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        removed.append(f"container {c.name}")
+    for n in networks:
+        try:
+            n.reload()
+            for cid in list((n.attrs.get("Containers") or {})):
+                try:
+                    n.disconnect(cid, force=True)
+                except docker.errors.APIError:
+                    pass
+            n.remove()
+        except docker.errors.NotFound:
+            pass
+        removed.append(f"network {n.name}")
+    for v in volumes:
+        try:
+            v.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        removed.append(f"volume {v.name}")
+    # Newest first, so that child images go before the images they are built on.
+    for img in sorted(images, key=lambda i: i.attrs.get("Created", ""), reverse=True):
+        try:
+            client().images.remove(img.id, force=True, noprune=False)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError:
+            continue  # still used by a container of another session: leave it
+        removed.append(f"image {(img.tags or [img.short_id])[0]}")
+    return removed
+
+
+CLEANER = Cleaner("docker", _owners, _leftovers, _remove)

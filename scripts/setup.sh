@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Provision everything the workbook needs, idempotently:
+#   system packages -> Python virtual environment -> daemons -> local images.
+# A second run only checks, and takes a few seconds.
+# Usage: scripts/setup.sh [--for-tests]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT_DIR=$(pwd)
+VENV=${WORKBOOK_VENV:-$ROOT_DIR/.venv}
+FOR_TESTS=0
+[ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
+
+say()  { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+warn() { printf '\033[33m[setup] %s\033[0m\n' "$*" >&2; }
+die()  { printf '\033[31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
+t0=$(date +%s)
+
+# --- 1. Which machine is this? ----------------------------------------------
+OS=$(uname -s)
+if [ "$OS" != "Linux" ]; then
+  cat >&2 <<EOF
+[setup] This is $OS, not Linux: the set-up script provisions Debian/Ubuntu only.
+[setup] Do this instead (README, "macOS and Windows"):
+[setup]   1. Install Docker Desktop and start it (the Docker notebooks use it as is).
+[setup]   2. conda env create -f environment.yml && conda activate cloud-workbook && pip install -e . --no-deps
+[setup]   3. jupyter lab notebooks/00-setup-check.ipynb
+[setup] libvirt notebooks then run on the built-in test:///default driver; real QEMU guests need Linux.
+EOF
+  exit 1
+fi
+IS_ROOT=0; [ "$(id -u)" = 0 ] && IS_ROOT=1
+HAS_APT=0; command -v apt-get >/dev/null && command -v dpkg-query >/dev/null && HAS_APT=1
+
+# --- 2. System packages -------------------------------------------------------
+PACKAGES=(
+  python3-venv python3-dev gcc pkg-config            # virtual environment, libvirt-python build
+  docker.io                                          # Docker engine and CLI
+  libvirt-daemon-system libvirt-clients libvirt-dev  # libvirtd, virsh, headers
+  qemu-system-x86 qemu-utils                         # QEMU guests (TCG or KVM), qemu-img
+  dnsmasq-base iptables iproute2                     # libvirt virtual networks
+  debootstrap                                        # offline Debian base images
+  linux-image-amd64 busybox-static cpio              # the tiny guest's kernel and initramfs
+  chromium                                           # the browser test
+)
+missing=()
+if [ $HAS_APT = 1 ]; then
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ $IS_ROOT = 1 ]; then
+      say "installing system packages: ${missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      warn "Missing system packages. Run this once, then run the command again:"
+      warn "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+      exit 1
+    fi
+  fi
+else
+  warn "No apt here: install Docker, libvirt (daemon + headers), QEMU, debootstrap and pkg-config with your distribution's tools."
+fi
+
+# --- 3. Python virtual environment -------------------------------------------
+PY=${PYTHON:-python3}
+stamp_src=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$stamp_src" ]; then
+  say "creating the virtual environment in $VENV"
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  echo "$stamp_src" > "$VENV/.workbook-stamp"
+fi
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cloud workbook)" >/dev/null 2>&1 || true
+
+# --- 4. Daemons ------------------------------------------------------------------
+has_systemd() { [ -d /run/systemd/system ]; }
+wait_for() { # seconds, description, command...
+  local n=$1 what=$2; shift 2
+  for _ in $(seq 1 $((n * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  warn "$what did not come up within $n s"; return 1
+}
+LOGDIR=${WORKBOOK_LOGDIR:-/var/log/cloud-workbook}
+
+if ! timeout 5 docker info >/dev/null 2>&1; then
+  if [ $IS_ROOT = 1 ]; then
+    say "starting the Docker daemon"
+    if has_systemd; then systemctl start docker
+    else
+      mkdir -p "$LOGDIR"
+      # setsid: the daemon outlives this script and the terminal that ran it.
+      setsid nohup dockerd >"$LOGDIR/dockerd.log" 2>&1 < /dev/null &
+    fi
+    wait_for 30 "the Docker daemon" timeout 5 docker info || die "Docker did not start; see $LOGDIR/dockerd.log."
+  else
+    warn "The Docker daemon is not running. Start it with: sudo systemctl start docker"
+    warn "(and add yourself to the docker group: sudo usermod -aG docker \$USER, then log in again)."
+  fi
+fi
+
+if ! timeout 10 virsh -c qemu:///system version >/dev/null 2>&1; then
+  if [ $IS_ROOT = 1 ]; then
+    say "starting libvirtd"
+    if has_systemd; then systemctl start libvirtd
+    else
+      mkdir -p "$LOGDIR"
+      pgrep -x virtlogd >/dev/null || virtlogd -d
+      pgrep -x libvirtd >/dev/null || setsid nohup libvirtd >"$LOGDIR/libvirtd.log" 2>&1 < /dev/null &
+    fi
+    wait_for 30 "libvirtd" timeout 10 virsh -c qemu:///system version || warn "libvirtd did not start; see $LOGDIR/libvirtd.log. The libvirt notebooks will use test:///default."
+  else
+    warn "libvirtd is not reachable at qemu:///system. Start it with: sudo systemctl start libvirtd"
+    warn "(and add yourself to the libvirt group: sudo usermod -aG libvirt \$USER). Until then the libvirt notebooks use test:///default."
+  fi
+fi
+
+# --- 5. Offline images and the tiny guest ------------------------------------------
+"$VENV/bin/python" -m helpers.provision
+
+say "ready in $(( $(date +%s) - t0 )) s"
