@@ -156,3 +156,45 @@ def _remove(sid: str) -> list[str]:
 
 
 CLEANER = Cleaner("docker", _owners, _leftovers, _remove)
+
+
+# --- creating things, labelled --------------------------------------------------
+
+def explain_api_error(exc: Exception, what: str) -> WorkbookError:
+    """Turn a Docker SDK error into one sentence about ``what`` was being done."""
+    import docker.errors
+
+    text = getattr(exc, "explanation", None) or str(exc)
+    if isinstance(exc, docker.errors.ImageNotFound):
+        return WorkbookError(f"{what}: the image does not exist here; check its name or build it first.")
+    if isinstance(exc, docker.errors.NotFound):
+        return WorkbookError(f"{what}: no such object ({text}). List what exists with docker ps -a / network ls / volume ls.")
+    if "port is already allocated" in text or "address already in use" in text:
+        return WorkbookError(f"{what}: that host port is already in use; publish a different port or stop what uses it.")
+    if "is already in use" in text or "Conflict" in text:
+        return WorkbookError(f"{what}: that name is already in use; pick another name or remove the old object first.")
+    return WorkbookError(f"{what}: the Docker engine refused: {text}")
+
+
+def run(image: str, command=None, **kwargs):
+    """``docker run`` through the SDK, labelled for this session.
+
+    ``image`` may be a chapter name (``debian``, ``python``): it is made
+    available with :func:`helpers.images.ensure_image` first.  Other keyword
+    arguments are those of ``client().containers.run`` (``detach``, ``name``,
+    ``ports``, ``network``, ``volumes``, ``remove``...).
+    """
+    import docker.errors
+
+    from .images import ensure_image
+
+    ensure_image(image, quiet=kwargs.pop("quiet", False))
+    kwargs["labels"] = {**labels(), **(kwargs.get("labels") or {})}
+    try:
+        return client().containers.run(image, command, **kwargs)
+    except docker.errors.ContainerError as exc:
+        err = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise WorkbookError(f"The command in the {image} container failed with exit code {exc.exit_status}"
+                            + (f": {err[-1]}" if err else ".")) from None
+    except docker.errors.APIError as exc:
+        raise explain_api_error(exc, f"Running a {image} container") from None
