@@ -1,0 +1,652 @@
+"""The reference RESTful *tasks* service of the chapter (§2.5.3, §2.5.4.8–2.5.4.10).
+
+A small but complete REST API built with Flask and the standard library only
+(so that it runs unchanged in a container that has nothing but Debian's
+``python3-flask``, Flask 2.2 or later).
+
+Create it with :func:`create_app` and serve it with ``helpers.servers.serve``,
+or run it as a program::
+
+    python -m helpers.tasks_service --host 0.0.0.0 --port 5000 --db /data/tasks.db
+
+(``--db`` defaults to ``$TASKS_DB``; with neither, a temporary file is used.
+``--no-seed`` starts with an empty collection.)
+
+The API
+=======
+
+Every task is a JSON object::
+
+    {"id": 1, "title": "Read §2.5", "description": "", "done": false,
+     "priority": "normal", "due": "2026-03-01"}
+
+``id`` is assigned by the server; ``priority`` is ``low``, ``normal`` or
+``high``; ``due`` is a date ``YYYY-MM-DD`` or ``null``.
+
+=========  ==========================  ===============================================
+method     URI                         answer
+=========  ==========================  ===============================================
+GET        /api/v1/tasks               200 the tasks, filtered by the query string:
+                                       ``done=true|false``, ``priority=low|normal|high``,
+                                       ``q=<text in title or description>``,
+                                       ``due_before=YYYY-MM-DD``,
+                                       ``sort=id|-id|title|-title|due|-due|priority|-priority``,
+                                       ``limit=1..1000`` (default 100), ``offset>=0``;
+                                       header ``X-Total-Count`` = matches before paging
+POST       /api/v1/tasks               201 the new task, ``Location: /api/v1/tasks/<id>``
+GET        /api/v1/tasks/<id>          200 the task, or 404
+PUT        /api/v1/tasks/<id>          200 the task replaced (``title`` required; omitted
+                                       fields take their defaults), or 404
+PATCH      /api/v1/tasks/<id>          200 the task with only the given fields changed
+DELETE     /api/v1/tasks/<id>          204 no content, or 404
+GET        /health                     200 ``{"status": "ok", "tasks": <count>}``
+GET        /openapi.json               200 the OpenAPI 3 document of this API
+GET        /                           200 links to the above
+=========  ==========================  ===============================================
+
+Representations: the GET routes of the collection and of a task answer in
+JSON (``application/json``, the default), XML (``application/xml``) or HTML
+(``text/html``) according to the request's ``Accept`` header, and with
+**406 Not Acceptable** when it accepts none of them.  Request bodies must be
+``Content-Type: application/json`` (else **415**), a JSON object (else
+**400**) with known fields of the right types (else **400**).  A method the
+URI does not support answers **405** with an ``Allow`` header.  Every error
+has a JSON body ``{"status": 404, "error": "Not Found", "message": "..."}``;
+the service never answers 500 to a bad request.
+
+Storage is SQLite: the data of a database file survive a restart of the
+service.  ``create_app(db_path=None)`` uses a fresh temporary file;
+``db_path=":memory:"`` keeps the data in memory for the app's lifetime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import copy
+import datetime as _dt
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+API_PREFIX = "/api/v1"
+PRIORITIES = ("low", "normal", "high")
+SORTS = ("id", "-id", "title", "-title", "due", "-due", "priority", "-priority")
+REPRESENTATIONS = ("application/json", "application/xml", "text/html")
+FIELDS = ("title", "description", "done", "priority", "due")
+DEFAULTS = {"description": "", "done": False, "priority": "normal", "due": None}
+TITLE_MAX, DESCRIPTION_MAX = 200, 2000
+LIMIT_MAX, LIMIT_DEFAULT, OFFSET_MAX = 1000, 100, 2**31 - 1
+SQLITE_INT_MAX = 2**63 - 1
+
+#: The tasks a new database starts with (also in data/tasks/tasks-seed.json).
+SEED_TASKS = [
+    {"title": "Read the REST principles (§2.5.1)", "description": "Client-server, stateless, cache, uniform interface, layers.",
+     "done": True, "priority": "normal", "due": "2026-02-02"},
+    {"title": "Write an HTTP request by hand", "description": "Request line, headers, CRLF, body.",
+     "done": True, "priority": "low", "due": None},
+    {"title": "Design the URIs of the tasks API", "description": "Collections, identifiers, filters, version.",
+     "done": False, "priority": "high", "due": "2026-02-16"},
+    {"title": "Implement the PUT route", "description": "Replace a task; answer 404 for an unknown id.",
+     "done": False, "priority": "high", "due": "2026-02-23"},
+    {"title": "Containerise the tasks service", "description": "One image, a volume for the database.",
+     "done": False, "priority": "normal", "due": None},
+]
+
+_SEED_FILE = Path(__file__).resolve().parent.parent / "data" / "tasks" / "tasks-seed.json"
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_INT_RE = re.compile(r"^[0-9]+$")
+# Characters XML 1.0 cannot carry at all (not even as &#..;): shown as U+FFFD.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    title       TEXT    NOT NULL,
+    description TEXT    NOT NULL DEFAULT '',
+    done        INTEGER NOT NULL DEFAULT 0,
+    priority    TEXT    NOT NULL DEFAULT 'normal',
+    due         TEXT
+)"""
+
+
+class ApiError(Exception):
+    """A client error answered as ``{"status", "error", "message"}`` JSON."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+# --------------------------------------------------------------------------- storage
+
+def seed_tasks() -> list[dict]:
+    """The seed tasks: data/tasks/tasks-seed.json when present, else the built-in copy."""
+    try:
+        return json.loads(_SEED_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return copy.deepcopy(SEED_TASKS)
+
+
+def _connect(app: Flask) -> sqlite3.Connection:
+    cfg = app.config
+    conn = sqlite3.connect(cfg["TASKS_DB_URI"], uri=True, timeout=10, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _init_db(app: Flask, seed: bool) -> None:
+    conn = _connect(app)
+    try:
+        with conn:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='tasks'").fetchone()
+            conn.execute(SCHEMA)
+            if seed and not exists:
+                for task in seed_tasks():
+                    _insert(conn, {**DEFAULTS, **task})
+    finally:
+        conn.close()
+
+
+def get_db() -> sqlite3.Connection:
+    """The request's database connection, opened on first use and kept in ``g``."""
+    if "db" not in g:
+        g.db = _connect(current_app)
+    return g.db
+
+
+def _row_to_task(row: sqlite3.Row) -> dict:
+    return {"id": row["id"], "title": row["title"], "description": row["description"],
+            "done": bool(row["done"]), "priority": row["priority"], "due": row["due"]}
+
+
+def _insert(conn: sqlite3.Connection, task: dict) -> int:
+    cur = conn.execute("INSERT INTO tasks (title, description, done, priority, due) VALUES (?, ?, ?, ?, ?)",
+                       (task["title"], task["description"], int(task["done"]), task["priority"], task["due"]))
+    return cur.lastrowid
+
+
+def _find(conn: sqlite3.Connection, task_id: int) -> dict | None:
+    if task_id > SQLITE_INT_MAX:  # SQLite integers are 64-bit: no such row can exist
+        return None
+    row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    return _row_to_task(row) if row else None
+
+
+# --------------------------------------------------------------------------- input
+
+def _parse_query(args) -> dict:
+    """Validate the list filters; a bad value is a 400, unknown parameters are ignored."""
+    out: dict = {}
+    done = args.get("done")
+    if done is not None:
+        if done not in ("true", "false"):
+            raise ApiError(400, f"Query parameter 'done' must be 'true' or 'false', not {done!r}.")
+        out["done"] = done == "true"
+    priority = args.get("priority")
+    if priority is not None:
+        if priority not in PRIORITIES:
+            raise ApiError(400, f"Query parameter 'priority' must be one of {', '.join(PRIORITIES)}, not {priority!r}.")
+        out["priority"] = priority
+    q = args.get("q")
+    if q is not None:
+        out["q"] = q
+    due_before = args.get("due_before")
+    if due_before is not None:
+        out["due_before"] = _check_date(due_before, "Query parameter 'due_before'")
+    sort = args.get("sort", "id")
+    if sort not in SORTS:
+        raise ApiError(400, f"Query parameter 'sort' must be one of {', '.join(SORTS)}, not {sort!r}.")
+    out["sort"] = sort
+    out["limit"] = _int_param(args, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX)
+    out["offset"] = _int_param(args, "offset", 0, 0, OFFSET_MAX)
+    return out
+
+
+def _int_param(args, name: str, default: int, low: int, high: int) -> int:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not _INT_RE.match(raw) or not low <= int(raw) <= high:
+        raise ApiError(400, f"Query parameter {name!r} must be a whole number from {low} to {high}, not {raw!r}.")
+    return int(raw)
+
+
+def _check_date(value, what: str) -> str:
+    if isinstance(value, str) and _DATE_RE.match(value):
+        try:
+            _dt.date.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise ApiError(400, f"{what} must be a date written YYYY-MM-DD, not {value!r}.")
+
+
+def _json_body() -> dict:
+    """The request's JSON object, or a 415/400 that says what is wrong."""
+    if request.mimetype != "application/json":
+        got = request.mimetype or "no Content-Type"
+        raise ApiError(415, f"Send the task as JSON with 'Content-Type: application/json' (got {got}).")
+    try:
+        body = json.loads(request.get_data(cache=True) or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"The body must be a JSON object with the task's fields, not a JSON {type(body).__name__}.")
+    return body
+
+
+def validate_task(body: dict, *, partial: bool = False) -> dict:
+    """Check the fields of a task sent by a client; return the valid ones.
+
+    ``partial=False`` (POST, PUT) requires ``title`` and fills in defaults;
+    ``partial=True`` (PATCH) accepts any subset of the fields.
+    """
+    if "id" in body:
+        raise ApiError(400, "Field 'id' is assigned by the server; leave it out of the body.")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise ApiError(400, f"Unknown field(s) {', '.join(map(repr, unknown))}; a task has {', '.join(FIELDS)}.")
+    if not partial and "title" not in body:
+        raise ApiError(400, "Field 'title' is required.")
+    out = {} if partial else dict(DEFAULTS)
+    for name, value in body.items():
+        if name == "title":
+            if not isinstance(value, str) or not 1 <= len(value) <= TITLE_MAX or not re.search(r"\S", value):
+                raise ApiError(400, f"Field 'title' must be a non-blank string of at most {TITLE_MAX} characters.")
+        elif name == "description":
+            if not isinstance(value, str) or len(value) > DESCRIPTION_MAX:
+                raise ApiError(400, f"Field 'description' must be a string of at most {DESCRIPTION_MAX} characters.")
+        elif name == "done":
+            if not isinstance(value, bool):
+                raise ApiError(400, f"Field 'done' must be true or false, not {json.dumps(value)[:40]}.")
+        elif name == "priority":
+            if value not in PRIORITIES:
+                raise ApiError(400, f"Field 'priority' must be one of {', '.join(PRIORITIES)}.")
+        elif name == "due" and value is not None:
+            _check_date(value, "Field 'due'")
+        out[name] = value
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+def negotiate() -> str:
+    """The media type to answer with, chosen from the ``Accept`` header, or a 406."""
+    if not request.headers.get("Accept", "").strip():
+        return "application/json"
+    best = request.accept_mimetypes.best_match(REPRESENTATIONS)
+    if best is None:
+        raise ApiError(406, f"This resource is available as {', '.join(REPRESENTATIONS)}; "
+                            f"the request accepts only {request.headers.get('Accept')!r}.")
+    return best
+
+
+def _xml_text(value) -> str:
+    if value is None:
+        return ""
+    text = "true" if value is True else "false" if value is False else str(value)
+    return _XML_ILLEGAL.sub("\ufffd", text)
+
+
+def _task_element(task: dict) -> ET.Element:
+    element = ET.Element("task")
+    for name in ("id",) + FIELDS:
+        child = ET.SubElement(element, name)
+        if task[name] is None:
+            child.set("nil", "true")
+        child.text = _xml_text(task[name])
+    return element
+
+
+def _html_page(title: str, tasks: list[dict]) -> str:
+    cols = ("id",) + FIELDS
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_xml_text(t[c]))}</td>" for c in cols) + "</tr>\n"
+                   for t in tasks)
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head>\n"
+            f"<body><h1>{html.escape(title)}</h1>\n<table border=\"1\">\n<tr>{head}</tr>\n{rows}</table>\n"
+            f"</body></html>\n")
+
+
+def represent(data, *, status: int = 200, headers: dict | None = None) -> Response:
+    """Answer ``data`` (a task or a list of tasks) in the representation the client accepts."""
+    mimetype = negotiate()
+    if mimetype == "application/xml":
+        root = ET.Element("tasks") if isinstance(data, list) else _task_element(data)
+        if isinstance(data, list):
+            for task in data:
+                root.append(_task_element(task))
+        body = ET.tostring(root, encoding="unicode", xml_declaration=True)
+        response = Response(body, status=status, mimetype="application/xml")
+    elif mimetype == "text/html":
+        title = "Tasks" if isinstance(data, list) else f"Task {data['id']}"
+        response = Response(_html_page(title, data if isinstance(data, list) else [data]),
+                            status=status, mimetype="text/html")
+    else:
+        response = jsonify(data)
+        response.status_code = status
+    response.headers.update(headers or {})
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> Response:
+    from werkzeug.http import HTTP_STATUS_CODES
+    response = jsonify({"status": status, "error": HTTP_STATUS_CODES.get(status, "Error"), "message": message})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+# --------------------------------------------------------------------------- the app
+
+def create_app(db_path: str | os.PathLike | None = None, seed: bool = True) -> Flask:
+    """The tasks service as a Flask app (see the module's docstring for the API).
+
+    ``db_path``: an SQLite file that persists across restarts (created if
+    missing), ``None`` for a fresh temporary file, or ``":memory:"``.
+    ``seed``: fill a *new* database with :func:`seed_tasks`.
+    """
+    app = Flask("tasks_service")
+    app.json.sort_keys = False  # keep the fields in the order of the docs
+    keeper = None
+    if db_path is None:
+        folder = tempfile.mkdtemp(prefix="tasks-")
+        atexit.register(shutil.rmtree, folder, True)
+        db_path = os.path.join(folder, "tasks.db")
+    if str(db_path) == ":memory:":
+        # One shared in-memory database for all the app's connections, kept
+        # alive by a connection that lives as long as the app.
+        app.config["TASKS_DB_URI"] = f"file:tasks-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        app.config["TASKS_DB"] = ":memory:"
+        keeper = _connect(app)
+    else:
+        path = Path(db_path).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        app.config["TASKS_DB"] = str(path)
+        app.config["TASKS_DB_URI"] = path.as_uri() + "?mode=rwc"
+    app.extensions["tasks_keeper"] = keeper
+    _init_db(app, seed)
+
+    @app.teardown_appcontext
+    def close_db(exc):
+        conn = g.pop("db", None)
+        if conn is not None:
+            conn.close()
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return _error(exc.status, exc.message, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        headers = dict(exc.get_response().headers)
+        headers.pop("Content-Type", None)
+        headers.pop("Content-Length", None)
+        if exc.code == 404:
+            message = f"There is no resource at {request.path}; the tasks are at {API_PREFIX}/tasks."
+        elif exc.code == 405:
+            message = f"{request.method} is not supported on {request.path}; use {headers.get('Allow', '?')}."
+        else:
+            message = exc.description or exc.name
+        return _error(exc.code or 500, message, headers)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):  # a bug: say so in JSON rather than an HTML page
+        app.logger.exception("unexpected error")
+        return _error(500, f"The service failed on this request ({type(exc).__name__}); this is a bug in the service.")
+
+    @app.get("/")
+    def index():
+        return {"service": "tasks", "version": "1", "links": {
+            "tasks": f"{API_PREFIX}/tasks", "health": "/health", "openapi": "/openapi.json"}}
+
+    @app.get("/health")
+    def health():
+        count = get_db().execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+        return {"status": "ok", "tasks": count}
+
+    @app.get("/openapi.json")
+    def openapi():
+        return jsonify(openapi_document(request.host_url.rstrip("/")))
+
+    @app.get(f"{API_PREFIX}/tasks")
+    def list_tasks():
+        query = _parse_query(request.args)
+        negotiate()  # answer 406 before doing the work
+        where, params = [], []
+        if "done" in query:
+            where.append("done = ?")
+            params.append(int(query["done"]))
+        if "priority" in query:
+            where.append("priority = ?")
+            params.append(query["priority"])
+        if "q" in query:
+            where.append("instr(lower(title || ' ' || description), lower(?)) > 0")
+            params.append(query["q"])
+        if "due_before" in query:
+            where.append("due IS NOT NULL AND due < ?")
+            params.append(query["due_before"])
+        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+        key = query["sort"].lstrip("-")
+        order = "DESC" if query["sort"].startswith("-") else "ASC"
+        order_by = {"id": f"id {order}", "title": f"title {order}",
+                    "due": f"due IS NULL, due {order}",  # undated tasks last in both orders
+                    "priority": f"CASE priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END {order}"}[key]
+        db = get_db()
+        total = db.execute(f"SELECT COUNT(*) FROM tasks{sql_where}", params).fetchone()[0]
+        rows = db.execute(f"SELECT * FROM tasks{sql_where} ORDER BY {order_by}, id LIMIT ? OFFSET ?",
+                          params + [query["limit"], query["offset"]]).fetchall()
+        return represent([_row_to_task(r) for r in rows], headers={"X-Total-Count": str(total)})
+
+    @app.post(f"{API_PREFIX}/tasks")
+    def create_task():
+        task = validate_task(_json_body())
+        db = get_db()
+        with db:
+            task_id = _insert(db, task)
+        created = _find(db, task_id)
+        response = jsonify(created)
+        response.status_code = 201
+        response.headers["Location"] = f"{API_PREFIX}/tasks/{task_id}"
+        return response
+
+    def existing(task_id: int) -> dict:
+        task = _find(get_db(), task_id)
+        if task is None:
+            raise ApiError(404, f"There is no task with id {task_id}.")
+        return task
+
+    @app.get(f"{API_PREFIX}/tasks/<int:task_id>")
+    def get_task(task_id: int):
+        negotiate()
+        return represent(existing(task_id))
+
+    @app.put(f"{API_PREFIX}/tasks/<int:task_id>")
+    def replace_task(task_id: int):
+        existing(task_id)
+        return _update(task_id, validate_task(_json_body()))
+
+    @app.patch(f"{API_PREFIX}/tasks/<int:task_id>")
+    def patch_task(task_id: int):
+        existing(task_id)
+        return _update(task_id, validate_task(_json_body(), partial=True))
+
+    def _update(task_id: int, fields: dict):
+        db = get_db()
+        if fields:
+            if "done" in fields:
+                fields["done"] = int(fields["done"])
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            with db:
+                db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", [*fields.values(), task_id])
+        return jsonify(existing(task_id))
+
+    @app.delete(f"{API_PREFIX}/tasks/<int:task_id>")
+    def delete_task(task_id: int):
+        existing(task_id)
+        db = get_db()
+        with db:
+            db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+        return "", 204
+
+    return app
+
+
+# --------------------------------------------------------------------------- the contract
+
+def openapi_document(server_url: str = "http://127.0.0.1:5000") -> dict:
+    """The OpenAPI 3.0 description of the API (served at ``/openapi.json``)."""
+    error = {"$ref": "#/components/responses/Error"}
+    task_id = {"name": "task_id", "in": "path", "required": True, "description": "The task's identifier.",
+               "schema": {"type": "integer", "minimum": 1}}
+    representations = {
+        "application/json": {"schema": None},
+        "application/xml": {"schema": {"type": "string"}},
+        "text/html": {"schema": {"type": "string"}},
+    }
+
+    def negotiated(schema: dict) -> dict:
+        return {k: ({"schema": schema} if v["schema"] is None else v) for k, v in representations.items()}
+
+    def fields(required: bool) -> dict:
+        props = {
+            "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX, "pattern": "\\S",
+                      "description": "What to do (not blank)."},
+            "description": {"type": "string", "maxLength": DESCRIPTION_MAX, "default": ""},
+            "done": {"type": "boolean", "default": False},
+            "priority": {"type": "string", "enum": list(PRIORITIES), "default": "normal"},
+            "due": {"type": "string", "format": "date", "nullable": True, "default": None,
+                    "description": "Due date, YYYY-MM-DD, or null."},
+        }
+        schema = {"type": "object", "properties": props, "additionalProperties": False}
+        if required:
+            schema["required"] = ["title"]
+        return schema
+
+    json_body = lambda ref: {"required": True, "content": {"application/json": {"schema": {"$ref": ref}}}}
+    task_ref = {"$ref": "#/components/schemas/Task"}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Tasks service", "version": "1.0.0",
+                 "description": "The reference RESTful service of the workbook (chapter §2.5.3-§2.5.4). "
+                                "Collections, identifiers and filters in the URI; CRUD with the HTTP "
+                                "methods; JSON, XML or HTML chosen with Accept."},
+        "servers": [{"url": server_url}],
+        "paths": {
+            f"{API_PREFIX}/tasks": {
+                "get": {
+                    "operationId": "listTasks", "summary": "List the tasks, filtered by the query string",
+                    "parameters": [
+                        {"name": "done", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
+                        {"name": "priority", "in": "query", "schema": {"type": "string", "enum": list(PRIORITIES)}},
+                        {"name": "q", "in": "query", "description": "Text contained in the title or description.",
+                         "schema": {"type": "string"}},
+                        {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date"}},
+                        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": list(SORTS), "default": "id"}},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT}},
+                        {"name": "offset", "in": "query",
+                         "schema": {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX, "default": 0}},
+                    ],
+                    "responses": {
+                        "200": {"description": "The matching tasks.",
+                                "headers": {"X-Total-Count": {"description": "Matches before limit/offset.",
+                                                              "schema": {"type": "integer", "minimum": 0}}},
+                                "content": negotiated({"type": "array", "items": task_ref})},
+                        "400": error, "406": error},
+                },
+                "post": {
+                    "operationId": "createTask", "summary": "Create a task",
+                    "requestBody": json_body("#/components/schemas/TaskInput"),
+                    "responses": {
+                        "201": {"description": "Created.",
+                                "headers": {"Location": {"description": "URI of the new task.", "required": True,
+                                                         "schema": {"type": "string"}}},
+                                "content": {"application/json": {"schema": task_ref}},
+                                "links": {"GetTask": {"operationId": "getTask",
+                                                      "parameters": {"task_id": "$response.body#/id"}},
+                                          "DeleteTask": {"operationId": "deleteTask",
+                                                         "parameters": {"task_id": "$response.body#/id"}}}},
+                        "400": error, "415": error},
+                },
+            },
+            f"{API_PREFIX}/tasks/{{task_id}}": {
+                "parameters": [task_id],
+                "get": {"operationId": "getTask", "summary": "Get one task",
+                        "responses": {"200": {"description": "The task.", "content": negotiated(task_ref)},
+                                      "404": error, "406": error}},
+                "put": {"operationId": "replaceTask", "summary": "Replace a task",
+                        "requestBody": json_body("#/components/schemas/TaskInput"),
+                        "responses": {"200": {"description": "The task as stored.",
+                                              "content": {"application/json": {"schema": task_ref}}},
+                                      "400": error, "404": error, "415": error}},
+                "patch": {"operationId": "updateTask", "summary": "Change some fields of a task",
+                          "requestBody": json_body("#/components/schemas/TaskPatch"),
+                          "responses": {"200": {"description": "The task as stored.",
+                                                "content": {"application/json": {"schema": task_ref}}},
+                                        "400": error, "404": error, "415": error}},
+                "delete": {"operationId": "deleteTask", "summary": "Delete a task",
+                           "responses": {"204": {"description": "Deleted; no content."}, "404": error}},
+            },
+            "/health": {"get": {"operationId": "health", "summary": "Liveness and size",
+                                "responses": {"200": {"description": "The service works.", "content": {
+                                    "application/json": {"schema": {
+                                        "type": "object", "required": ["status", "tasks"],
+                                        "properties": {"status": {"type": "string", "enum": ["ok"]},
+                                                       "tasks": {"type": "integer", "minimum": 0}}}}}}}}},
+        },
+        "components": {
+            "schemas": {
+                "Task": {"type": "object", "additionalProperties": False,
+                         "required": ["id", *FIELDS],
+                         "properties": {"id": {"type": "integer", "minimum": 1},
+                                        **{k: {kk: vv for kk, vv in v.items() if kk not in ("default",)}
+                                           for k, v in fields(False)["properties"].items()}}},
+                "TaskInput": fields(True),
+                "TaskPatch": fields(False),
+                "Error": {"type": "object", "required": ["status", "error", "message"],
+                          "properties": {"status": {"type": "integer"}, "error": {"type": "string"},
+                                         "message": {"type": "string"}}},
+            },
+            "responses": {"Error": {"description": "The request cannot be served; the message says why.",
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+        },
+    }
+
+
+# --------------------------------------------------------------------------- as a program
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m helpers.tasks_service",
+                                     description="Run the reference RESTful tasks service.")
+    parser.add_argument("--host", default=os.environ.get("TASKS_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("TASKS_PORT", os.environ.get("PORT", "5000"))))
+    parser.add_argument("--db", default=os.environ.get("TASKS_DB") or None,
+                        help="SQLite file (default $TASKS_DB, else a temporary file)")
+    parser.add_argument("--no-seed", action="store_true", help="start a new database empty")
+    args = parser.parse_args(argv)
+    # As PID 1 in a container, Python ignores SIGTERM unless it handles it:
+    # without this, `docker stop` would wait 10 s and then kill us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = create_app(args.db, seed=not args.no_seed)
+    print(f"tasks service: database {app.config['TASKS_DB']}, http://{args.host}:{args.port}{API_PREFIX}/tasks",
+          flush=True)
+    app.run(host=args.host, port=args.port, threaded=True, debug=False, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
