@@ -13,18 +13,13 @@ from __future__ import annotations
 import atexit
 import os
 
-from .cleanup import cleanup as _cleanup, leftovers, sweep_dead_sessions
+from . import cleanup  # callable: helpers.cleanup() removes what this session created
+from .cleanup import leftovers, sweep_dead_sessions
 from .errors import WorkbookError
 from .session import NOTEBOOK, SESSION_ID
 
 __all__ = ["cleanup", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESSION_ID", "NOTEBOOK"]
 __version__ = "0.1.0"
-
-
-def cleanup(*, quiet: bool = False) -> list[str]:
-    """Remove everything this notebook's session created (servers, containers, domains...)."""
-    return _cleanup(quiet=quiet)
-
 
 if os.environ.get("WORKBOOK_NO_SWEEP") != "1":
     try:
@@ -33,4 +28,6 @@ if os.environ.get("WORKBOOK_NO_SWEEP") != "1":
         print(f"(Skipped removing earlier sessions' leftovers: {exc})")
 
 # A kernel that is shut down normally cleans up even if the notebook did not.
-atexit.register(lambda: _cleanup(quiet=True))
+# The tests turn this off, to prove that every notebook cleans up by itself.
+if os.environ.get("WORKBOOK_NO_ATEXIT_CLEANUP") != "1":
+    atexit.register(lambda: cleanup.cleanup(quiet=True))

@@ -17,7 +17,9 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Callable
 
@@ -161,3 +163,13 @@ def sweep_dead_sessions(*, quiet: bool = False) -> dict[str, list[str]]:
         print(f"Removed {total} resource(s) left by {len(swept)} earlier session(s) that ended "
               f"without cleaning up: " + ", ".join(r for v in swept.values() for r in v))
     return swept
+
+
+class _CallableModule(types.ModuleType):
+    """Lets notebooks write ``helpers.cleanup()`` while ``helpers.cleanup.Cleaner`` stays a module attribute."""
+
+    def __call__(self, sid: str | None = None, *, quiet: bool = False) -> list[str]:
+        return cleanup(sid, quiet=quiet)
+
+
+sys.modules[__name__].__class__ = _CallableModule

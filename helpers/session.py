@@ -125,13 +125,21 @@ def known_sessions() -> set[str]:
     return {p.stem for p in _locks_dir().glob("*.lock") if _SID_RE.match(p.stem)}
 
 
+def owner_pid(sid: str) -> int | None:
+    """The pid of the kernel that holds session ``sid`` (as written in its lock file)."""
+    try:
+        return int((_locks_dir() / f"{sid}.lock").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def session_processes(sid: str) -> list[int]:
-    """Pids (other than this process) whose environment says they belong to ``sid``."""
+    """Pids started for session ``sid`` (servers, tools), not counting its own kernel."""
     needle = f"WORKBOOK_SESSION={sid}".encode()
-    me = os.getpid()
+    me, owner = os.getpid(), owner_pid(sid)
     found = []
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if not entry.name.isdigit() or int(entry.name) == me:
+        if not entry.name.isdigit() or int(entry.name) in (me, owner):
             continue
         try:
             env = (entry / "environ").read_bytes()

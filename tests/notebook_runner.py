@@ -28,7 +28,9 @@ def new_session_id() -> str:
 
 def kernel_env(path: Path, sid: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, "WORKBOOK_SESSION": sid, "WORKBOOK_NOTEBOOK": path.name,
-            "MPLBACKEND": "module://matplotlib_inline.backend_inline", **(extra_env or {})}
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            # A notebook must clean up by itself: the kernel's exit hook would hide a leak.
+            "WORKBOOK_NO_ATEXIT_CLEANUP": "1", **(extra_env or {})}
 
 
 def client_for(path: Path, cell_timeout: int = 600) -> tuple[NotebookClient, nbformat.NotebookNode]:

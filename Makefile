@@ -1,0 +1,30 @@
+# The workbook's two commands (see README.md):
+#   make lab    set up this machine (idempotent) and open JupyterLab at the first notebook
+#   make test   set up this machine (idempotent) and run the whole test suite
+SHELL := /bin/bash
+VENV ?= .venv
+LAB_PORT ?= 8888
+LAB_FLAGS ?=
+PYTEST_FLAGS ?=
+
+.PHONY: lab test setup strip clean-resources
+
+setup:
+	@scripts/setup.sh
+
+lab: setup
+	@echo "Opening JupyterLab at notebooks/00-setup-check.ipynb (Ctrl-C to stop)."
+	$(VENV)/bin/jupyter lab notebooks/00-setup-check.ipynb --ip=127.0.0.1 --port=$(LAB_PORT) \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_FLAGS)
+
+test: setup
+	@$(VENV)/bin/python -m helpers.provision --all
+	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS)
+
+# Remove outputs from notebooks before committing them.
+strip:
+	$(VENV)/bin/python -m helpers.nbstrip notebooks/*.ipynb
+
+# Remove what kernels that died left behind (containers, domains, servers...).
+clean-resources:
+	$(VENV)/bin/python -c "import helpers"

@@ -1,0 +1,59 @@
+"""Prepare what the notebooks need, once: base images, the tiny guest, the KVM probe.
+
+Called by the set-up script; every step is skipped quickly when already done
+and reported (not fatal) when this machine cannot do it.
+
+    python -m helpers.provision            # base images + guest + KVM probe
+    python -m helpers.provision --all      # also every image recipe in data/images
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+from .errors import WorkbookError
+
+BASE_IMAGES = ("debian", "python")
+
+
+def _step(title: str, fn) -> bool:
+    started = time.monotonic()
+    try:
+        result = fn()
+    except WorkbookError as exc:
+        print(f"[provision] {title}: skipped — {exc}")
+        return False
+    except Exception as exc:  # provisioning must never hide the rest of the set-up
+        print(f"[provision] {title}: failed — {type(exc).__name__}: {exc}")
+        return False
+    print(f"[provision] {title}: {result or 'ready'} ({time.monotonic() - started:.1f} s)")
+    return True
+
+
+def main(argv: list[str]) -> int:
+    from . import docker_engine, envcheck, images
+
+    ok = True
+    if docker_engine.available():
+        names = list(BASE_IMAGES)
+        if "--all" in argv:
+            names += [n for n in images.recipes() if n not in names]
+        for name in names:
+            ok &= _step(f"image {name}", lambda n=name: images.ensure_image(n, quiet=True).tags[0])
+    else:
+        print("[provision] images: skipped — the Docker daemon does not answer.")
+    try:
+        guest = importlib.import_module("helpers.guest")
+    except ImportError:
+        guest = None
+    if guest is not None and hasattr(guest, "ensure_guest"):
+        ok &= _step("tiny guest", lambda: str(guest.ensure_guest()))
+    _step("KVM probe", lambda: "usable" if envcheck.kvm_usable() else
+          f"not usable ({envcheck.kvm_probe()['reason']}); guests use TCG")
+    return 0  # missing pieces are reported by the notebooks' banners
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
