@@ -108,6 +108,10 @@ SEED_TASKS = [
 _SEED_FILE = Path(__file__).resolve().parent.parent / "data" / "tasks" / "tasks-seed.json"
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _INT_RE = re.compile(r"^[0-9]+$")
+# "Not blank": at least one character that is not whitespace.  Spelled out
+# (rather than \S) because JSON Schema patterns follow JavaScript, whose
+# whitespace differs from Python's (U+001C counts as space only in Python).
+NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 # Characters XML 1.0 cannot carry at all (not even as &#..;): shown as U+FFFD.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -264,7 +268,7 @@ def validate_task(body: dict, *, partial: bool = False) -> dict:
     out = {} if partial else dict(DEFAULTS)
     for name, value in body.items():
         if name == "title":
-            if not isinstance(value, str) or not 1 <= len(value) <= TITLE_MAX or not re.search(r"\S", value):
+            if not isinstance(value, str) or not 1 <= len(value) <= TITLE_MAX or not re.search(NOT_BLANK, value):
                 raise ApiError(400, f"Field 'title' must be a non-blank string of at most {TITLE_MAX} characters.")
         elif name == "description":
             if not isinstance(value, str) or len(value) > DESCRIPTION_MAX:
@@ -524,7 +528,7 @@ def openapi_document(server_url: str = "http://127.0.0.1:5000") -> dict:
 
     def fields(required: bool) -> dict:
         props = {
-            "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX, "pattern": "\\S",
+            "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX, "pattern": NOT_BLANK,
                       "description": "What to do (not blank)."},
             "description": {"type": "string", "maxLength": DESCRIPTION_MAX, "default": ""},
             "done": {"type": "boolean", "default": False},
