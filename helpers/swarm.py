@@ -1,0 +1,376 @@
+"""Swarm mode: the orchestrator that ships with the Docker Engine (notebook 13).
+
+The module turns swarm mode on only if it was off, and remembers that it
+did: when the last workbook session that uses it is done, swarm mode is
+left again ("swarm mode is left as it was found"), together with the
+``docker_gwbridge`` network that joining created.
+
+It creates *replicated services* labelled for the session, scales them,
+kills one of their containers and records how the orchestrator brings the
+service back (desired versus running replicas over time), and performs a
+rolling update.
+
+Publishing: swarm's routing mesh (``ingress`` publishing) needs the
+kernel's IPVS load balancer.  Where the kernel lacks it (this machine's
+does), a port published in ingress mode never answers, so
+:func:`create_service` publishes in ``host`` mode instead: every replica
+gets its own host port, and a client (or a proxy) spreads the requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from . import docker_engine, session
+from .cleanup import Cleaner
+from .errors import WorkbookError, wait_for
+
+#: A tiny HTTP service: answers with its version and the replica (container) that served it.
+SERVER = (
+    "import http.server, json, os, socket\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        body = json.dumps({'version': os.environ.get('VERSION', '?'),\n"
+    "                           'replica': socket.gethostname()}).encode()\n"
+    "        self.send_response(200); self.send_header('Content-Type', 'application/json')\n"
+    "        self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "    def log_message(self, *a): pass\n"
+    "http.server.ThreadingHTTPServer(('0.0.0.0', 8000), H).serve_forever()\n"
+)
+IMAGE = "python"
+SERVICE_PORT = 8000
+
+
+class SwarmError(WorkbookError):
+    """A swarm operation failed; one sentence says why."""
+
+
+def _client():
+    return docker_engine.client()
+
+
+def _markers() -> Path:
+    path = session.state_dir() / "swarm"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_INITIALISED = "initialised-by-workbook.json"
+
+
+def node_state() -> str:
+    """``inactive``, ``active``, ``pending``, ``error`` or ``locked`` (``docker info``)."""
+    return (_client().info().get("Swarm") or {}).get("LocalNodeState", "inactive")
+
+
+def is_active() -> bool:
+    return node_state() == "active"
+
+
+def routing_mesh_available() -> bool:
+    """True when the kernel has IPVS, which swarm's ingress routing mesh needs."""
+    return Path("/proc/net/ip_vs").exists()
+
+
+def ensure_swarm() -> str:
+    """Turn swarm mode on if it is off; returns what happened, in words.
+
+    Records that this session uses swarm mode, and whether the workbook
+    turned it on (then :func:`release` turns it off again when the last
+    workbook session using it is done).
+    """
+    import docker.errors
+
+    cli = _client()
+    state = node_state()
+    if state == "active":
+        if not cli.info().get("Swarm", {}).get("ControlAvailable"):
+            raise SwarmError("This engine is a swarm worker, not a manager: services can only be "
+                             "created on a manager node; run the notebook on a manager.")
+        (_markers() / session.SESSION_ID).write_text(str(os.getpid()))
+        how = "already on (the workbook turned it on)" if (_markers() / _INITIALISED).exists() \
+            else "already on (it was on before the workbook: it will stay on)"
+        return f"Swarm mode was {how}."
+    if state not in ("inactive",):
+        raise SwarmError(f"Swarm mode is in state {state!r}; fix it (`docker swarm leave --force`) and retry.")
+    had_gwbridge = bool(cli.networks.list(names=["docker_gwbridge"]))
+    try:
+        cli.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    except docker.errors.APIError as exc:
+        raise SwarmError(f"Could not turn swarm mode on: {exc.explanation or exc}.") from None
+    (_markers() / _INITIALISED).write_text(json.dumps({"by": session.SESSION_ID,
+                                                       "had_gwbridge": had_gwbridge}))
+    (_markers() / session.SESSION_ID).write_text(str(os.getpid()))
+    return "Swarm mode was off: this engine is now a one-node swarm (a manager); it will be turned off again at clean-up."
+
+
+def _users() -> list[str]:
+    return [p.name for p in _markers().iterdir() if p.name != _INITIALISED]
+
+
+def release(sid: str | None = None) -> str:
+    """Stop using swarm mode for session ``sid``; leave it if the workbook joined it and no
+    other live workbook session (nor any service the workbook did not create) still uses it."""
+    sid = sid or session.SESSION_ID
+    (_markers() / sid).unlink(missing_ok=True)
+    init_file = _markers() / _INITIALISED
+    if not init_file.exists():
+        return "Swarm mode is left as it was found (it was on before the workbook used it)." \
+            if is_active() else "Swarm mode is off."
+    others = [u for u in _users() if session.is_alive(u)]
+    if others:
+        return "Swarm mode stays on for now: another workbook session still uses it."
+    if is_active():
+        foreign = [s for s in _client().services.list()
+                   if session.WORKBOOK_LABEL not in (s.attrs["Spec"].get("Labels") or {})]
+        if foreign:
+            return "Swarm mode stays on: it now runs services the workbook did not create."
+        _client().swarm.leave(force=True)
+    info = json.loads(init_file.read_text() or "{}")
+    if not info.get("had_gwbridge"):
+        for net in _client().networks.list(names=["docker_gwbridge"]):
+            try:
+                net.remove()
+            except Exception:
+                pass  # still used by a container of someone else: harmless
+    init_file.unlink(missing_ok=True)
+    for u in _users():  # markers of dead sessions
+        (_markers() / u).unlink(missing_ok=True)
+    return "Left swarm mode: the engine is back to how it was found (swarm mode off)."
+
+
+# --- services ---------------------------------------------------------------------
+
+def service_name(base: str = "web") -> str:
+    return session.resource_name(base)
+
+
+def get_service(name: str):
+    import docker.errors
+
+    try:
+        return _client().services.get(name)
+    except docker.errors.NotFound:
+        raise SwarmError(f"There is no swarm service called {name!r}: create it first "
+                         f"(helpers.swarm.create_service).") from None
+
+
+def create_service(base: str = "web", *, replicas: int = 2, version: str = "1",
+                   publish: str = "auto", restart_delay: float = 0.5):
+    """Create (or re-create) a replicated service of the tiny HTTP server, published.
+
+    ``publish`` is ``"ingress"`` (the routing mesh: one port for all replicas),
+    ``"host"`` (a host port per replica) or ``"auto"`` (ingress where the kernel
+    supports it).  Returns the :class:`docker.models.services.Service`.
+    """
+    import docker.errors
+    from docker.types import EndpointSpec, RestartPolicy, ServiceMode, UpdateConfig
+
+    from .images import ensure_image
+
+    if not is_active():
+        raise SwarmError("Swarm mode is off: call helpers.swarm.ensure_swarm() first.")
+    ensure_image(IMAGE, quiet=True)
+    name = service_name(base)
+    for old in _client().services.list(filters={"name": name}):
+        if old.name == name:
+            old.remove()
+            _wait_containers_gone(old.id)
+    if publish == "auto":
+        publish = "ingress" if routing_mesh_available() else "host"
+    if publish == "ingress":
+        from .servers import free_port
+        endpoint = EndpointSpec(ports={free_port(): SERVICE_PORT})
+    else:  # a random host port for each replica; DNS round robin inside the swarm (no IPVS)
+        endpoint = EndpointSpec(mode="dnsrr", ports=[{"Protocol": "tcp", "TargetPort": SERVICE_PORT,
+                                                      "PublishMode": "host"}])
+    try:
+        return _client().services.create(
+            IMAGE, ["python3", "-c", SERVER], name=name, env=[f"VERSION={version}"],
+            labels=session.labels(), container_labels=session.labels(),
+            mode=ServiceMode("replicated", replicas=replicas), endpoint_spec=endpoint,
+            restart_policy=RestartPolicy(condition="any", delay=int(restart_delay * 1e9), max_attempts=0),
+            update_config=UpdateConfig(parallelism=1, delay=int(1e9), order="start-first",
+                                       failure_action="rollback", monitor=int(1e9)),
+            stop_grace_period=int(1e9))
+    except docker.errors.APIError as exc:
+        raise docker_engine.explain_api_error(exc, f"Creating the swarm service {name}") from None
+
+
+def replicas(service) -> tuple[int, int]:
+    """(desired, running) replicas of ``service`` right now."""
+    service.reload()
+    desired = service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
+    return desired, len(task_containers(service))
+
+
+def wait_converged(service, *, timeout: float = 60) -> tuple[int, int]:
+    """Wait until every desired replica runs; returns (desired, running)."""
+    def done():
+        d, r = replicas(service)
+        return (d, r) if d == r else None
+    return wait_for(done, timeout=timeout, what=f"service {service.name} to run all its replicas", interval=0.3)
+
+
+def scale(service, n: int, *, wait: bool = True) -> tuple[int, int]:
+    """``docker service scale NAME=n``."""
+    if n < 0:
+        raise SwarmError("A service cannot have a negative number of replicas.")
+    service.reload()
+    service.scale(n)
+    return wait_converged(service) if wait else replicas(service)
+
+
+def task_containers(service) -> list:
+    """The running containers of ``service`` on this node."""
+    flt = {"label": [f"com.docker.swarm.service.id={service.id}"], "status": "running"}
+    return _client().containers.list(filters=flt)
+
+
+def endpoints(service) -> list[str]:
+    """``http://127.0.0.1:PORT`` for each running replica (host mode), or the one ingress URL."""
+    service.reload()
+    ports = service.attrs.get("Endpoint", {}).get("Ports") or []
+    mesh = [p["PublishedPort"] for p in ports if p.get("PublishMode", "ingress") == "ingress" and p.get("PublishedPort")]
+    if mesh:
+        return [f"http://127.0.0.1:{mesh[0]}/"]
+    urls = []
+    for c in task_containers(service):
+        for binding in (c.attrs["NetworkSettings"].get("Ports") or {}).get(f"{SERVICE_PORT}/tcp") or []:
+            if binding.get("HostIp") in ("0.0.0.0", "", "127.0.0.1"):
+                urls.append(f"http://127.0.0.1:{binding['HostPort']}/")
+                break
+    return urls
+
+
+def kill_one(service) -> str:
+    """Kill one of the service's containers (as a crash would); returns its name."""
+    containers = task_containers(service)
+    if not containers:
+        raise SwarmError(f"Service {service.name} has no running container to stop.")
+    victim = sorted(containers, key=lambda c: c.name)[0]
+    victim.kill()
+    return victim.name
+
+
+def record(service, *, seconds: float, interval: float = 0.25, actions: dict | None = None,
+           until_converged_after: float | None = None) -> list[dict]:
+    """Sample (time, desired, running, versions) every ``interval`` s for ``seconds`` s.
+
+    ``actions`` maps a time (s) to a function called then (kill a task, start
+    an update...); its return value is stored as the sample's ``event``.
+    """
+    actions = dict(sorted((actions or {}).items()))
+    samples = []
+    start = time.monotonic()
+    while True:
+        now = time.monotonic() - start
+        event = None
+        for at in list(actions):
+            if now >= at:
+                event = actions.pop(at)()
+        service.reload()
+        # What runs is read from the containers themselves: the swarm's task list
+        # lags behind a crash by a moment (the agent reports it).
+        containers = task_containers(service)
+        versions: dict[str, int] = {}
+        for c in containers:
+            env = c.attrs.get("Config", {}).get("Env") or []
+            v = next((e.split("=", 1)[1] for e in env if e.startswith("VERSION=")), "?")
+            versions[v] = versions.get(v, 0) + 1
+        running = containers
+        desired = service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
+        samples.append({"t": now, "desired": desired, "running": len(running),
+                        "versions": versions, "event": event})
+        if now >= seconds and not actions:
+            break
+        time.sleep(interval)
+    return samples
+
+
+def replacement_time(samples: list[dict]) -> float | None:
+    """Seconds from the first event to the moment all desired replicas run again."""
+    t0 = next((s["t"] for s in samples if s["event"]), None)
+    if t0 is None:
+        return None
+    dipped = False
+    for s in samples:
+        if s["t"] < t0:
+            continue
+        if s["running"] < s["desired"]:
+            dipped = True
+        elif dipped:
+            return s["t"] - t0
+    return None
+
+
+def rolling_update(service, *, version: str, parallelism: int = 1, delay: float = 1.0) -> None:
+    """Start a rolling update to ``VERSION=version`` (one replica at a time, ``delay`` s apart)."""
+    from docker.types import UpdateConfig
+
+    service.reload()
+    # The SDK starts from the current spec (fetch_current_spec): only what is named changes.
+    service.update(env=[f"VERSION={version}"],
+                   update_config=UpdateConfig(parallelism=parallelism, delay=int(delay * 1e9),
+                                              order="start-first", failure_action="rollback",
+                                              monitor=int(1e9)))
+
+
+def update_state(service) -> str:
+    service.reload()
+    return (service.attrs.get("UpdateStatus") or {}).get("State", "none")
+
+
+def remove_service(service) -> None:
+    """``docker service rm``, and wait until its containers are gone."""
+    sid = service.id
+    service.remove()
+    _wait_containers_gone(sid)
+
+
+def _wait_containers_gone(service_id: str, timeout: float = 30) -> None:
+    flt = {"label": [f"com.docker.swarm.service.id={service_id}"]}
+    wait_for(lambda: not _client().containers.list(all=True, filters=flt), timeout=timeout,
+             what="the service's containers to be removed", interval=0.3)
+
+
+# --- clean-up ------------------------------------------------------------------------
+
+def _services(sid: str | None):
+    if not docker_engine.available() or not is_active():
+        return []
+    flt = docker_engine.session_filter(sid) if sid else docker_engine.workbook_filter()
+    return _client().services.list(filters=flt)
+
+
+def _owners() -> set[str]:
+    owners = {s.attrs["Spec"]["Labels"].get(session.SESSION_LABEL) for s in _services(None)}
+    owners |= set(_users()) if _markers().exists() else set()
+    return {o for o in owners if o}
+
+
+def _leftovers(sid: str) -> list[str]:
+    found = [f"swarm service {s.name}" for s in _services(sid)]
+    if (_markers() / sid).exists():
+        found.append("swarm mode in use")
+    return found
+
+
+def _remove(sid: str) -> list[str]:
+    removed = []
+    for s in _services(sid):
+        try:
+            remove_service(s)
+        except Exception:
+            pass
+        removed.append(f"swarm service {s.name}")
+    if (_markers() / sid).exists():
+        removed.append(release(sid))
+    return removed
+
+
+CLEANER = Cleaner("swarm", _owners, _leftovers, _remove)
