@@ -405,6 +405,26 @@ def banner(*needs: str) -> dict[str, bool]:
     return available
 
 
+
+
+def check_answer(key: str, answer: bool | None) -> bool:
+    """Exercise check: is ``answer`` what this machine really says about capability ``key``?"""
+    checks = {"docker": check_docker, "registry": check_registry, "compose": check_compose,
+              "swarm": check_swarm, "libvirt-test": check_libvirt_test, "libvirt-qemu": check_libvirt_qemu,
+              "kvm": check_kvm}
+    if key not in checks:
+        raise ValueError(f"Unknown capability {key!r}; choose from {sorted(checks)}.")
+    truth = checks[key]()
+    if answer is None:
+        print(f"Not answered yet: set the variable to True or False, then run the cell again.")
+        return False
+    if bool(answer) == truth.ok:
+        print(f"✔ Right: {truth.detail}")
+        return True
+    print(f"✘ Not quite: look at the row '{truth.name}' of the report again.")
+    return False
+
+
 if __name__ == "__main__":
     for c in report():
         print(f"{'OK ' if c.ok else 'NO '} {c.name:26} {c.detail}" + (f"\n    -> {c.fix}" if c.fix and not c.ok else ""))

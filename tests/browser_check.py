@@ -1,0 +1,172 @@
+"""Open a notebook in a real JupyterLab in headless Chromium, run all cells, take screenshots.
+
+    python tests/browser_check.py notebooks/00-setup-check.ipynb artifacts/00.png [--timeout 600]
+
+Writes ``artifacts/00.png`` (the top of the notebook after running) and
+``artifacts/00-p2.png``, ``-p3``... (the notebook scrolled a screen at a
+time), and prints a JSON summary: cells, errors, widgets still loading.
+Used by tests/test_browser.py; engineers use it to look at their notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("WORKBOOK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+SETTINGS = {
+    # Render every cell (no virtual scrolling), so screenshots and checks see all outputs.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # No news or update checks: there is no internet, and their toasts cover the page.
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+        {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def jupyter_lab(env: dict[str, str] | None = None):
+    """A JupyterLab server on a free loopback port; yields (base_url, token)."""
+    port, token = _free_port(), secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="lab-") as tmp:
+        settings_dir = Path(tmp) / "settings"
+        for rel, value in SETTINGS.items():
+            path = settings_dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(value))
+        argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+                f"--LabApp.user_settings_dir={settings_dir}", f"--LabApp.workspaces_dir={tmp}/ws"]
+        if os.geteuid() == 0:
+            argv.append("--allow-root")
+        log = open(Path(tmp) / "lab.log", "w")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if requests.get(f"{base}/api/status", params={"token": token}, timeout=2).ok:
+                        break
+                except requests.RequestException:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    raise RuntimeError("JupyterLab did not start: " + (Path(tmp) / "lab.log").read_text()[-2000:])
+                time.sleep(0.3)
+            yield base, token
+        finally:
+            # Shut kernels down politely first, so their exit hooks clean up.
+            try:
+                for s in requests.get(f"{base}/api/sessions", params={"token": token}, timeout=5).json():
+                    requests.delete(f"{base}/api/sessions/{s['id']}", params={"token": token}, timeout=30)
+            except (requests.RequestException, ValueError):
+                pass
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+
+
+def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages: int = 12) -> dict:
+    """Run all cells of ``notebook`` in JupyterLab in Chromium; save screenshots; return a summary."""
+    from playwright.sync_api import sync_playwright
+
+    notebook = Path(notebook).resolve()
+    rel = notebook.relative_to(ROOT).as_posix()
+    screenshot = Path(screenshot)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with jupyter_lab() as (base, token), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/lab/tree/{rel}?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        started = time.monotonic()
+        page.wait_for_timeout(1500)
+        while time.monotonic() - started < timeout:
+            busy = page.locator(".jp-InputArea-prompt", has_text="[*]").count()
+            idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
+            if not busy and idle:
+                break
+            page.wait_for_timeout(500)
+        else:
+            raise TimeoutError(f"{rel} was still running after {timeout:g} s in the browser")
+        page.wait_for_timeout(1500)  # let widgets and images finish rendering
+        summary = page.evaluate("""() => {
+            const outs = [...document.querySelectorAll('.jp-OutputArea-output')];
+            const text = outs.map(o => o.innerText).join('\\n');
+            return {
+              cells: document.querySelectorAll('.jp-Notebook .jp-Cell').length,
+              code_cells: document.querySelectorAll('.jp-Notebook .jp-CodeCell').length,
+              unexecuted: [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+                  .filter(p => p.innerText.trim() === '[ ]:').length,
+              errors: [...document.querySelectorAll('[data-mime-type="application/vnd.jupyter.error"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+                  .map(e => e.innerText.slice(0, 300)).filter(t => /Error|Traceback|Exception/.test(t)),
+              loading_widgets: (text.match(/Loading widget\\.\\.\\./g) || []).length,
+              widget_errors: (text.match(/Error displaying widget|Model not found/g) || []).length,
+              widgets: document.querySelectorAll('.jupyter-widgets').length,
+              images: document.querySelectorAll('.jp-OutputArea-output img').length,
+              tables: document.querySelectorAll('.jp-OutputArea-output table').length,
+            };
+        }""")
+        scroller = ".jp-NotebookPanel .jp-WindowedPanel-outer"
+        page.evaluate(f"document.querySelector('{scroller}').scrollTop = 0")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(screenshot))
+        shots = [str(screenshot)]
+        for n in range(2, pages + 1):
+            moved = page.evaluate(f"""() => {{ const s = document.querySelector('{scroller}');
+                const before = s.scrollTop; s.scrollTop += s.clientHeight - 80; return s.scrollTop > before; }}""")
+            if not moved:
+                break
+            page.wait_for_timeout(300)
+            shot = screenshot.with_name(f"{screenshot.stem}-p{n}{screenshot.suffix}")
+            page.screenshot(path=str(shot))
+            shots.append(str(shot))
+        summary["screenshots"] = shots
+        summary["seconds"] = round(time.monotonic() - started, 1)
+        browser.close()
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("screenshot", type=Path)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--pages", type=int, default=12)
+    args = parser.parse_args()
+    summary = run_in_browser(args.notebook, args.screenshot, args.timeout, args.pages)
+    print(json.dumps(summary, indent=2))
+    return 0 if not summary["errors"] and not summary["loading_widgets"] and not summary["widget_errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
