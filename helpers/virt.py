@@ -1,0 +1,1029 @@
+"""libvirt for the workbook: connections, names, lifecycle, networks, pools, clean-up.
+
+Every object this module creates is named ``wb-<session>-<base>``
+(:func:`helpers.session.resource_name`), so :data:`CLEANER` can remove exactly
+this session's domains (with their saved images), networks, volumes and pools.
+
+Connections::
+
+    conn = virt.connect()          # argument > $WORKBOOK_LIBVIRT_URI > qemu:///system > test:///default
+
+``qemu:///system`` runs real guests (the tiny guest of :mod:`helpers.guest`);
+``test:///default`` is libvirt's embedded test driver: it needs no daemon and
+simulates a host in *this process* (its state vanishes with the process and a
+``virsh`` started beside it sees a fresh simulated host of its own).
+
+Every libvirt error a student can cause comes back as one sentence
+(:class:`helpers.errors.WorkbookError`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid as uuidlib
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+
+from . import session
+from .cleanup import Cleaner
+from .errors import (AlreadyInUse, DaemonUnavailable, NotFound, WaitTimeout, WorkbookError,
+                     run_with_timeout, wait_for)
+
+# libvirt prints every error on stderr by default; ours arrive as exceptions.
+libvirt.registerErrorHandler(lambda *_: None, None)
+
+SYSTEM_URI = "qemu:///system"
+SESSION_URI = "qemu:///session"
+TEST_URI = "test:///default"
+URI_ENV = "WORKBOOK_LIBVIRT_URI"
+
+_LOCK = threading.RLock()
+_CONNECTIONS: dict[str, libvirt.virConnect] = {}
+_CHOICE: dict = {}
+
+
+# --------------------------------------------------------------------------- errors
+
+_NOT_FOUND = {
+    libvirt.VIR_ERR_NO_DOMAIN: "domain",
+    libvirt.VIR_ERR_NO_NETWORK: "network",
+    libvirt.VIR_ERR_NO_STORAGE_POOL: "storage pool",
+    libvirt.VIR_ERR_NO_STORAGE_VOL: "storage volume",
+}
+_XML_ERRORS = {libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL,
+               getattr(libvirt, "VIR_ERR_XML_INVALID_SCHEMA", -1), libvirt.VIR_ERR_CONFIG_UNSUPPORTED}
+
+
+class XMLError(WorkbookError):
+    """An XML definition libvirt rejected."""
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0].rstrip(".") if text else "no details"
+
+
+def explain(exc: libvirt.libvirtError, what: str, uri: str | None = None) -> WorkbookError:
+    """Turn a libvirt error met while doing ``what`` into one clear sentence."""
+    code = exc.get_error_code()
+    msg = _first_line(exc.get_error_message())
+    where = f" on {uri}" if uri else ""
+    if code in _NOT_FOUND:
+        kind = _NOT_FOUND[code]
+        return NotFound(f"No {kind} matches {what}{where}: list what exists with "
+                        f"`virsh {'list --all' if kind == 'domain' else {'network': 'net-list --all', 'storage pool': 'pool-list --all', 'storage volume': 'vol-list <pool>'}[kind]}` "
+                        f"and check the name.")
+    if code in _XML_ERRORS:
+        return XMLError(f"libvirt rejected the XML for {what} ({msg}): fix the XML and run the cell again.")
+    if code == libvirt.VIR_ERR_OPERATION_INVALID:
+        return WorkbookError(f"Cannot {what} in its current state ({msg}): check its state first "
+                             f"(the lifecycle diagram shows which transitions are allowed).")
+    if code in (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR) and "connect" in msg.lower():
+        return DaemonUnavailable(f"The libvirt daemon does not answer{where} ({msg}): start it "
+                                 f"(`sudo systemctl start libvirtd`) or use test:///default.")
+    if "already exists" in msg or code == libvirt.VIR_ERR_DOM_EXIST:
+        return AlreadyInUse(f"Cannot {what}: {msg}; choose another name or remove the old object first.")
+    return WorkbookError(f"libvirt could not {what}{where}: {msg}.")
+
+
+# --------------------------------------------------------------------------- connections
+
+def _open(uri: str, timeout: float, readonly: bool = False) -> libvirt.virConnect:
+    opener = libvirt.openReadOnly if readonly else libvirt.open
+    try:
+        return run_with_timeout(lambda: opener(uri), timeout=timeout, what=f"libvirt at {uri}")
+    except WaitTimeout:
+        raise DaemonUnavailable(f"libvirt at {uri} did not answer within {timeout:g} s: check that the "
+                                f"daemon runs (`systemctl status libvirtd`) or use test:///default.") from None
+    except libvirt.libvirtError as exc:
+        code, msg = exc.get_error_code(), _first_line(exc.get_error_message())
+        if code == libvirt.VIR_ERR_NO_CONNECT and "no connection driver" in msg:
+            raise DaemonUnavailable(f"No libvirt driver understands the URI {uri!r} ({msg}): check its "
+                                    f"spelling, e.g. qemu:///system or test:///default.") from None
+        if code == libvirt.VIR_ERR_AUTH_FAILED or "authentication" in msg.lower() or "permission" in msg.lower():
+            raise DaemonUnavailable(f"You may not use {uri} ({msg}): run as root, join the libvirt "
+                                    f"group, or use qemu:///session or test:///default.") from None
+        raise DaemonUnavailable(f"Cannot connect to libvirt at {uri} ({msg}): start the daemon "
+                                f"(`sudo systemctl start libvirtd`) or use test:///default.") from None
+
+
+def open_connection(uri: str, *, readonly: bool = False, timeout: float = 10.0) -> libvirt.virConnect:
+    """A new connection to ``uri`` (``libvirt.open``/``openReadOnly``) with one-sentence errors.
+
+    The caller closes it with ``.close()``; :func:`connect` keeps shared ones instead.
+    """
+    return _open(uri, timeout, readonly)
+
+
+def _alive(conn) -> bool:
+    try:
+        return conn.isAlive() == 1
+    except libvirt.libvirtError:
+        return False
+
+
+def choose_uri(uri: str | None = None, timeout: float = 5.0) -> tuple[str, str]:
+    """Which URI :func:`connect` uses, and why (``argument``, ``environment``, ``automatic``, ``fallback: ...``)."""
+    if uri:
+        return uri, "argument"
+    if os.environ.get(URI_ENV):
+        return os.environ[URI_ENV], f"environment ({URI_ENV})"
+    try:
+        _open(SYSTEM_URI, timeout).close()
+        return SYSTEM_URI, "automatic (libvirtd answers)"
+    except WorkbookError as exc:
+        return TEST_URI, f"fallback: {exc}"
+
+
+def connect(uri: str | None = None, *, timeout: float = 10.0) -> libvirt.virConnect:
+    """A shared connection: ``uri``, else ``$WORKBOOK_LIBVIRT_URI``, else ``qemu:///system``
+    when it answers, else ``test:///default`` (the notebook shows why)."""
+    with _LOCK:
+        chosen, why = choose_uri(uri)
+        conn = _CONNECTIONS.get(chosen)
+        if conn is None or not _alive(conn):
+            conn = _open(chosen, timeout)
+            _CONNECTIONS[chosen] = conn
+        _CHOICE.update(uri=chosen, why=why)
+        return conn
+
+
+def connection_choice() -> dict:
+    """``{"uri", "why"}`` of the last :func:`connect` call."""
+    return dict(_CHOICE)
+
+
+def is_real(conn) -> bool:
+    """True for a driver that runs real guests (QEMU), False for the test driver."""
+    try:
+        return conn.getType().upper() != "TEST"
+    except libvirt.libvirtError:
+        return False
+
+
+def show_connection(conn) -> None:
+    """One line (a banner when we fell back) saying which hypervisor this notebook talks to."""
+    from IPython.display import HTML, display
+
+    why = _CHOICE.get("why", "")
+    uri = conn.getURI()
+    if why.startswith("fallback"):
+        display(HTML("<div class='workbook-banner' style='border-left:6px solid #d4a72c;background:#fff8c5;"
+                     f"padding:8px 12px'><b>On this machine:</b> qemu:///system did not answer, so this "
+                     f"notebook uses libvirt's simulated host <code>{uri}</code>. {why[10:]} Cells that need "
+                     f"a real guest console say so and skip.</div>"))
+    elif not is_real(conn):
+        display(HTML("<div class='workbook-banner' style='border-left:6px solid #0969da;background:#ddf4ff;"
+                     f"padding:8px 12px'>Connected to <code>{uri}</code> ({why}): libvirt's <b>simulated</b> "
+                     "host. Every API call is real, but no guest actually boots, so the cells that read a "
+                     "guest console say so and skip.</div>"))
+    else:
+        display(HTML("<div class='workbook-banner' style='border-left:6px solid #1a7f37;background:#dafbe1;"
+                     f"padding:8px 12px'>Connected to <code>{uri}</code> ({why}), driver {conn.getType()}: "
+                     "guests are real QEMU processes.</div>"))
+
+
+def close_all() -> None:
+    """Close every shared connection (test:///default state vanishes with its last one)."""
+    with _LOCK:
+        for uri, conn in list(_CONNECTIONS.items()):
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
+            _CONNECTIONS.pop(uri, None)
+
+
+def name(base: str) -> str:
+    """This session's name for a libvirt object: ``wb-<session>-<base>``."""
+    return session.resource_name(base)
+
+
+def version_text(number: int) -> str:
+    """libvirt encodes versions as major*1e6 + minor*1e3 + release."""
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+# --------------------------------------------------------------------------- virsh beside Python
+
+@dataclass
+class VirshResult:
+    argv: list[str]
+    returncode: int | None
+    output: str
+    skipped: str = ""
+
+    def __str__(self):
+        head = "$ " + " ".join(self.argv)
+        if self.skipped:
+            return f"{head}\n(not run: {self.skipped})"
+        return f"{head}\n{self.output.rstrip()}"
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def virsh(conn_or_uri, *args: str, shared_state: bool = False, timeout: float = 60) -> VirshResult:
+    """Run ``virsh -c <uri> <args>`` for real (argument list, no shell) and return its output.
+
+    ``shared_state=True`` marks a command about objects this notebook created:
+    under ``test:///default`` each process has its own simulated host, so such
+    a command is not run (the result says why) instead of showing a misleading error.
+    """
+    uri = conn_or_uri if isinstance(conn_or_uri, str) else conn_or_uri.getURI()
+    argv = ["virsh", "-c", uri, *[str(a) for a in args]]
+    if not shutil.which("virsh"):
+        return VirshResult(argv, None, "", "virsh is not installed (apt-get install libvirt-clients)")
+    if shared_state and uri.startswith("test:"):
+        return VirshResult(argv, None, "", "virsh would open its own, separate test:///default host, "
+                           "which does not have the objects this notebook created")
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return VirshResult(argv, None, f"(virsh did not finish within {timeout:g} s)")
+    text = out.stdout + (out.stderr if out.returncode else "")
+    return VirshResult(argv, out.returncode, text)
+
+
+# --------------------------------------------------------------------------- node
+
+def node_info(conn) -> dict:
+    """``getInfo()`` with its eight fields named (the same numbers as ``virsh nodeinfo``)."""
+    keys = ["CPU model", "memory (MiB)", "CPUs", "CPU frequency (MHz)", "NUMA nodes",
+            "sockets per node", "cores per socket", "threads per core"]
+    return dict(zip(keys, conn.getInfo()))
+
+
+def capabilities_summary(conn) -> dict:
+    """The parts of ``getCapabilities()`` worth reading: host CPU and the guest types offered."""
+    root = ET.fromstring(conn.getCapabilities())
+    host_cpu = root.find("host/cpu")
+    guests = []
+    for g in root.findall("guest"):
+        arch = g.find("arch")
+        guests.append({"os_type": g.findtext("os_type"), "arch": arch.get("name") if arch is not None else "?",
+                       "domain types": sorted({d.get("type") for d in g.findall("arch/domain")})})
+    return {"host arch": host_cpu.findtext("arch") if host_cpu is not None else "?",
+            "host CPU model": host_cpu.findtext("model") if host_cpu is not None else "?",
+            "host CPU features": len(host_cpu.findall("feature")) if host_cpu is not None else 0,
+            "guests": guests}
+
+
+# --------------------------------------------------------------------------- domains
+
+STATE_NAMES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "no state", libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "blocked", libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutting down", libvirt.VIR_DOMAIN_SHUTOFF: "shut off",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed", libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended by guest",
+}
+
+#: ``listAllDomains`` filters, by the name virsh list uses.
+LIST_FLAGS = {
+    "--all": 0,
+    "--active": libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE,
+    "--inactive": libvirt.VIR_CONNECT_LIST_DOMAINS_INACTIVE,
+    "--persistent": libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT,
+    "--transient": libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT,
+    "--state-running": libvirt.VIR_CONNECT_LIST_DOMAINS_RUNNING,
+    "--state-paused": libvirt.VIR_CONNECT_LIST_DOMAINS_PAUSED,
+    "--state-shutoff": libvirt.VIR_CONNECT_LIST_DOMAINS_SHUTOFF,
+    "--managed-save": libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE,
+}
+
+
+def domain_type(conn=None) -> str:
+    """``'kvm'`` when a KVM guest really boots here (a cached boot probe), else ``'qemu'`` (TCG)."""
+    try:
+        from . import envcheck
+        return "kvm" if envcheck.kvm_usable() else "qemu"
+    except Exception:
+        return "qemu"
+
+
+def console_log_path(dom_name: str) -> Path:
+    from . import guest
+    return guest.session_dir() / f"{dom_name}.console.log"
+
+
+def save_path(dom_name: str) -> Path:
+    from . import guest
+    return guest.session_dir() / f"{dom_name}.save"
+
+
+def domain_xml(conn, base: str = "guest", *, network: str | None = None, disk: str | None = None,
+               memory_mib: int = 128, vcpus: int = 1) -> str:
+    """XML for a session domain that suits ``conn``: the tiny guest on QEMU, a stub on the test driver."""
+    dom_name = name(base) if not base.startswith(session.NAME_PREFIX + "-") else base
+    if not is_real(conn):
+        nic = (f"<interface type='network'><source network='{network}'/></interface>" if network else "")
+        return (f"<domain type='test'>\n  <name>{dom_name}</name>\n  <memory unit='MiB'>{memory_mib}</memory>\n"
+                f"  <vcpu>{vcpus}</vcpu>\n  <os><type arch='x86_64'>hvm</type></os>\n"
+                f"  <devices>{nic}</devices>\n</domain>\n")
+    from . import guest
+    return guest.domain_xml(dom_name, guest.ensure(), console_log=console_log_path(dom_name),
+                            memory_mib=memory_mib, vcpus=vcpus, domain_type=domain_type(conn),
+                            network=network, disk=disk)
+
+
+def _xml_name(xml: str) -> str | None:
+    try:
+        return ET.fromstring(xml).findtext("name")
+    except ET.ParseError as exc:
+        raise XMLError(f"The XML is not well-formed ({exc}): check that every tag is closed and "
+                       f"quoted, then run the cell again.") from None
+
+
+def lookup(conn, key) -> libvirt.virDomain:
+    """A domain by ID (int), UUID (string with dashes) or name, like ``virsh dominfo``."""
+    try:
+        if isinstance(key, int):
+            return conn.lookupByID(key)
+        if isinstance(key, str) and re.fullmatch(r"[0-9a-fA-F-]{36}", key):
+            return conn.lookupByUUIDString(key)
+        return conn.lookupByName(str(key))
+    except libvirt.libvirtError as exc:
+        raise explain(exc, f"the domain {key!r}", conn.getURI()) from None
+
+
+def _existing(conn, dom_name):
+    try:
+        return conn.lookupByName(dom_name)
+    except libvirt.libvirtError:
+        return None
+
+
+def define(conn, xml: str) -> libvirt.virDomain:
+    """``defineXML``: a persistent domain, not started (re-running updates its definition)."""
+    dom_name = _xml_name(xml)
+    old = _existing(conn, dom_name)
+    if old is not None and old.isActive() and not old.isPersistent():
+        _destroy_quietly(old)
+    try:
+        return conn.defineXML(xml)
+    except libvirt.libvirtError as exc:
+        raise explain(exc, f"define the domain {dom_name}", conn.getURI()) from None
+
+
+def create_transient(conn, xml: str) -> libvirt.virDomain:
+    """``createXML``: a transient domain, started now and gone when it stops (re-running starts afresh)."""
+    dom_name = _xml_name(xml)
+    old = _existing(conn, dom_name)
+    if old is not None:
+        remove_domain(old)
+    _reset_console(conn, dom_name)
+    try:
+        return conn.createXML(xml, 0)
+    except libvirt.libvirtError as exc:
+        raise explain(exc, f"create the domain {dom_name}", conn.getURI()) from None
+
+
+def _reset_console(conn, dom_name):
+    if is_real(conn):
+        try:
+            console_log_path(dom_name).unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def state_name(dom) -> str:
+    try:
+        return STATE_NAMES.get(dom.state()[0], "unknown")
+    except libvirt.libvirtError:
+        return "undefined"
+
+
+def lifecycle_state(conn, dom_name: str) -> str:
+    """The chapter's lifecycle state: undefined, defined, running, paused or saved."""
+    dom = _existing(conn, dom_name)
+    saved = save_path(dom_name).exists()
+    if dom is None:
+        return "saved" if saved else "undefined"
+    try:
+        st = dom.state()[0]
+        managed = dom.isPersistent() and dom.hasManagedSaveImage(0)
+    except libvirt.libvirtError:
+        return "saved" if saved else "undefined"
+    if st == libvirt.VIR_DOMAIN_PAUSED:
+        return "paused"
+    if st in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED, libvirt.VIR_DOMAIN_SHUTDOWN):
+        return "running"
+    return "saved" if (saved or managed) else "defined"
+
+
+def domain_info(dom) -> dict:
+    """``ID()``, ``UUIDString()``, ``OSType()``, ``info()`` and ``state()`` of a domain, named."""
+    st, mx, mem, cpus, cpu_time = dom.info()
+    return {"name": dom.name(), "ID": dom.ID(), "UUID": dom.UUIDString(), "OS type": dom.OSType(),
+            "state": STATE_NAMES.get(st, st), "max memory (KiB)": mx, "memory (KiB)": mem,
+            "vCPUs": cpus, "CPU time (s)": round(cpu_time / 1e9, 2),
+            "persistent": bool(dom.isPersistent()), "active": bool(dom.isActive())}
+
+
+def list_domains(conn, flag: str = "--all") -> list[dict]:
+    """``listAllDomains(flags)`` as rows (flag names as in ``virsh list``)."""
+    if flag not in LIST_FLAGS:
+        raise WorkbookError(f"Unknown list filter {flag!r}: choose one of {', '.join(LIST_FLAGS)}.")
+    return [{"ID": d.ID() if d.isActive() else "-", "name": d.name(), "state": state_name(d),
+             "persistent": bool(d.isPersistent())}
+            for d in conn.listAllDomains(LIST_FLAGS[flag])]
+
+
+#: The chapter's lifecycle: (operation, from-state, to-state, virsh command, Python call).
+TRANSITIONS = [
+    ("define", "undefined", "defined", "virsh define <file>", "conn.defineXML(xml)"),
+    ("create", "undefined", "running", "virsh create <file>", "conn.createXML(xml, 0)"),
+    ("start", "defined", "running", "virsh start <dom>", "dom.create()"),
+    ("shutdown", "running", "defined", "virsh shutdown <dom>", "dom.shutdown()"),
+    ("destroy", "running", "defined", "virsh destroy <dom>", "dom.destroy()"),
+    ("destroy", "paused", "defined", "virsh destroy <dom>", "dom.destroy()"),
+    ("suspend", "running", "paused", "virsh suspend <dom>", "dom.suspend()"),
+    ("resume", "paused", "running", "virsh resume <dom>", "dom.resume()"),
+    ("save", "running", "saved", "virsh save <dom> <file>", "dom.save(file)"),
+    ("save", "paused", "saved", "virsh save <dom> <file>", "dom.save(file)"),
+    ("restore", "saved", "running", "virsh restore <file>", "conn.restore(file)"),
+    ("undefine", "defined", "undefined", "virsh undefine <dom>", "dom.undefine()"),
+]
+
+
+def allowed(state: str) -> list[str]:
+    """Operations the lifecycle allows from ``state``."""
+    return sorted({op for op, src, *_ in TRANSITIONS if src == state})
+
+
+#: What this session did to its domains: (domain, operation, before, after).
+HISTORY: list[tuple[str, str, str, str]] = []
+
+
+def _record(conn, dom_name, op, before):
+    HISTORY.append((dom_name, op, before, lifecycle_state(conn, dom_name)))
+
+
+def _op(conn, dom, op: str, call):
+    dom_name = dom.name()
+    before = lifecycle_state(conn, dom_name)
+    try:
+        result = call()
+    except libvirt.libvirtError as exc:
+        code = exc.get_error_code()
+        if code == libvirt.VIR_ERR_OPERATION_INVALID or "not running" in str(exc) or "not paused" in str(exc):
+            raise WorkbookError(
+                f"Cannot {op} {dom_name} while it is {before}: from {before} the lifecycle allows "
+                f"{', '.join(allowed(before)) or 'nothing'}.") from None
+        raise explain(exc, f"{op} the domain {dom_name}", conn.getURI()) from None
+    _record(conn, dom_name, op, before)
+    return result
+
+
+def start(dom) -> None:
+    """``dom.create()`` = ``virsh start``: boot a defined domain."""
+    conn = dom.connect()
+    if is_real(conn) and dom.isPersistent():
+        _reset_console(conn, dom.name())
+    _op(conn, dom, "start", dom.create)
+
+
+def shutdown(dom, *, wait: bool = True, timeout: float = 60) -> None:
+    """``dom.shutdown()`` = ``virsh shutdown``: ask the guest OS to power off (ACPI), then wait."""
+    conn = dom.connect()
+    dom_name = dom.name()
+    before = lifecycle_state(conn, dom_name)
+    try:
+        dom.shutdown()
+    except libvirt.libvirtError as exc:
+        raise WorkbookError(f"Cannot shutdown {dom_name} while it is {before}: from {before} the lifecycle "
+                            f"allows {', '.join(allowed(before)) or 'nothing'}.") from None
+    if wait:
+        wait_for(lambda: lifecycle_state(conn, dom_name) in ("defined", "undefined"), timeout=timeout,
+                 what=f"{dom_name} to power off after the ACPI shutdown request", interval=0.2)
+    HISTORY.append((dom_name, "shutdown", before, lifecycle_state(conn, dom_name)))
+
+
+def destroy(dom) -> None:
+    """``dom.destroy()`` = ``virsh destroy``: pull the plug (the guest OS gets no say)."""
+    _op(dom.connect(), dom, "destroy", dom.destroy)
+
+
+def suspend(dom) -> None:
+    """``dom.suspend()`` = ``virsh suspend``: freeze the vCPUs; memory stays in the host's RAM."""
+    _op(dom.connect(), dom, "suspend", dom.suspend)
+
+
+def resume(dom) -> None:
+    """``dom.resume()`` = ``virsh resume``: let a paused domain run again."""
+    _op(dom.connect(), dom, "resume", dom.resume)
+
+
+def save(dom, path: str | Path | None = None) -> Path:
+    """``dom.save(file)`` = ``virsh save``: write the guest's memory to a file and stop it."""
+    path = Path(path) if path else save_path(dom.name())
+    path.unlink(missing_ok=True)
+    _op(dom.connect(), dom, "save", lambda: dom.save(str(path)))
+    return path
+
+
+def restore(conn, path: str | Path) -> libvirt.virDomain:
+    """``conn.restore(file)`` = ``virsh restore``: run a saved domain again from its file.
+
+    (A *connection* method: the domain may not even exist as an object until restored.)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"There is no saved image at {path}: save a running domain first (save(dom)).")
+    try:
+        from_xml = conn.saveImageGetXMLDesc(str(path), 0)
+        dom_name = _xml_name(from_xml)
+    except libvirt.libvirtError:
+        dom_name = None
+    before = "saved"
+    try:
+        conn.restore(str(path))
+    except libvirt.libvirtError as exc:
+        raise explain(exc, f"restore the saved image {path.name}", conn.getURI()) from None
+    if dom_name and dom_name.startswith(session.NAME_PREFIX) and path == save_path(dom_name):
+        path.unlink(missing_ok=True)  # the image has served its purpose
+    dom = conn.lookupByName(dom_name) if dom_name else None
+    if dom is not None:
+        HISTORY.append((dom_name, "restore", before, lifecycle_state(conn, dom_name)))
+    return dom
+
+
+def undefine(dom) -> None:
+    """``dom.undefine()`` = ``virsh undefine``: forget the persistent definition."""
+    _op(dom.connect(), dom, "undefine", dom.undefine)
+
+
+def _destroy_quietly(dom):
+    try:
+        if dom.isActive():
+            dom.destroy()
+    except libvirt.libvirtError:
+        pass
+
+
+def remove_domain(dom) -> None:
+    """Stop and forget a domain, with its managed-save image and session files."""
+    dom_name = dom.name()
+    _destroy_quietly(dom)
+    try:
+        if dom.isPersistent():
+            flags = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                     | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+            try:
+                dom.undefineFlags(flags)
+            except libvirt.libvirtError:
+                dom.undefine()
+    except libvirt.libvirtError:
+        pass
+    save_path(dom_name).unlink(missing_ok=True)
+
+
+def wait_state(dom, state: str, timeout: float = 30) -> None:
+    """Wait until ``dom`` is in libvirt state ``state`` (``'running'``, ``'shut off'``...)."""
+    wait_for(lambda: state_name(dom) == state, timeout=timeout, what=f"{dom.name()} to be {state}", interval=0.2)
+
+
+# --------------------------------------------------------------------------- the guest console
+
+def console_text(dom_or_name) -> str | None:
+    """What the guest printed on its serial console so far (``None`` on the test driver)."""
+    dom_name = dom_or_name if isinstance(dom_or_name, str) else dom_or_name.name()
+    if not isinstance(dom_or_name, str) and not is_real(dom_or_name.connect()):
+        return None
+    path = console_log_path(dom_name)
+    try:
+        raw = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw).replace("\r", "")
+
+
+def wait_console(dom, text: str, timeout: float = 60) -> float:
+    """Wait until the console shows ``text``; returns the seconds waited."""
+    t0 = time.monotonic()
+    wait_for(lambda: text in (console_text(dom) or ""), timeout=timeout,
+             what=f"{dom.name()} to print {text!r} on its console", interval=0.1)
+    return time.monotonic() - t0
+
+
+def boot_and_wait(dom, timeout: float = 90) -> float:
+    """Start ``dom`` if needed and return the seconds until the guest's boot scripts finished."""
+    from . import guest
+    t0 = time.monotonic()
+    if not dom.isActive():
+        start(dom)
+    wait_console(dom, guest.READY_MARKER, timeout)
+    wait_console(dom, guest.PROMPT, timeout)
+    return time.monotonic() - t0
+
+
+_COUNTER = [0]
+
+
+def run_in_guest(dom, command: str, timeout: float = 30) -> str:
+    """Type ``command`` on the guest's serial console and return what it printed.
+
+    Uses ``dom.openConsole`` with a libvirt stream (what ``virsh console`` does);
+    the output is read back from the console log.
+    """
+    conn = dom.connect()
+    if not is_real(conn):
+        raise WorkbookError("The test:///default driver simulates domains without a guest OS, so there is "
+                            "no console to type into: use qemu:///system.")
+    _COUNTER[0] += 1
+    n = _COUNTER[0]
+    begin, end = f"WBBEGIN{n}", f"WBEND{n}"
+    # Typed as WB""BEGIN so that the echo of the typed line does not contain the marker.
+    line = f'echo WB""BEGIN{n}; {command}; echo WB""END{n}\n'
+    stream = conn.newStream(0)
+    try:
+        dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        stream.send(line.encode())
+        text = wait_for(lambda: (t := console_text(dom) or "") and re.search(
+            rf"^{begin}\n(.*?)^{end}$", t, re.S | re.M), timeout=timeout,
+            what=f"the guest to run {command!r}", interval=0.1)
+    except libvirt.libvirtError as exc:
+        raise explain(exc, f"open the console of {dom.name()}", conn.getURI()) from None
+    finally:
+        try:
+            stream.finish()
+        except libvirt.libvirtError:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
+    return text.group(1).rstrip("\n")
+
+
+# --------------------------------------------------------------------------- networks
+
+def network_xml(net_name: str, mode: str, subnet: str) -> str:
+    """Network XML in ``mode`` ``'nat'``, ``'route'`` or ``'isolated'`` for ``subnet`` (``'10.213.5.0/24'``).
+
+    NAT and routed networks get a DHCP range; an isolated network simply has no
+    ``<forward>`` element (guests reach only each other and the host's bridge).
+    """
+    if mode not in ("nat", "route", "isolated"):
+        raise WorkbookError(f"Unknown network mode {mode!r}: choose 'nat', 'route' or 'isolated'.")
+    net = ipaddress.ip_network(subnet)
+    hosts = list(net.hosts())
+    forward = "" if mode == "isolated" else f"\n  <forward mode='{mode}'/>"
+    return (f"<network>\n  <name>{net_name}</name>{forward}\n"
+            f"  <ip address='{hosts[0]}' netmask='{net.netmask}'>\n"
+            f"    <dhcp>\n      <range start='{hosts[9]}' end='{hosts[99]}'/>\n    </dhcp>\n"
+            f"  </ip>\n</network>\n")
+
+
+def _used_subnets(conn) -> list:
+    used = []
+    try:
+        out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, timeout=5).stdout
+        for link in json.loads(out or "[]"):
+            for a in link.get("addr_info", []):
+                if a.get("family") == "inet":
+                    used.append(ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False))
+        out = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, timeout=5).stdout
+        for r in json.loads(out or "[]"):
+            dst = r.get("dst")
+            if dst and dst != "default":
+                used.append(ipaddress.ip_network(dst, strict=False))
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        pass
+    for conn_ in {id(c): c for c in [conn, *_CONNECTIONS.values()]}.values():
+        try:
+            for n in conn_.listAllNetworks():
+                for ip in ET.fromstring(n.XMLDesc()).findall("ip"):
+                    if ip.get("address") and ip.get("netmask"):
+                        used.append(ipaddress.ip_network(f"{ip.get('address')}/{ip.get('netmask')}", strict=False))
+                    elif ip.get("address") and ip.get("prefix"):
+                        used.append(ipaddress.ip_network(f"{ip.get('address')}/{ip.get('prefix')}", strict=False))
+        except (libvirt.libvirtError, ValueError, ET.ParseError):
+            pass
+    return used
+
+
+def free_subnet(conn, salt: str = "") -> str:
+    """A /24 in 10.213.0.0/16 that no host interface, route or libvirt network uses."""
+    used = _used_subnets(conn)
+    start = int(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, session.SESSION_ID + salt).int % 250)
+    for k in range(250):
+        cand = ipaddress.ip_network(f"10.213.{(start + k) % 250 + 1}.0/24")
+        if not any(cand.overlaps(u) for u in used):
+            return str(cand)
+    raise AlreadyInUse("Every 10.213.x.0/24 subnet is taken: remove some libvirt networks and try again.")
+
+
+def network(conn, base: str, mode: str = "nat", *, persistent: bool = True, start: bool = True):
+    """A session network in ``mode`` (create or reuse); defined+started, or transient."""
+    net_name = name(base)
+    try:
+        net = conn.networkLookupByName(net_name)
+        if start and not net.isActive():
+            net.create()
+        return net
+    except libvirt.libvirtError:
+        pass
+    last = None
+    for attempt in range(5):  # another session may grab the same subnet at the same time
+        xml = network_xml(net_name, mode, free_subnet(conn, salt=f"{base}{attempt}"))
+        try:
+            if not persistent:
+                return conn.networkCreateXML(xml)
+            net = conn.networkDefineXML(xml)
+            if start:
+                try:
+                    net.create()
+                except libvirt.libvirtError:
+                    net.undefine()
+                    raise
+            return net
+        except libvirt.libvirtError as exc:
+            last = exc
+            if "in use" not in str(exc) and "overlap" not in str(exc):
+                break
+    raise explain(last, f"create the network {net_name}", conn.getURI())
+
+
+def network_summary(net) -> dict:
+    """Name, state, mode, bridge and addresses of a network (``virsh net-info`` and more)."""
+    root = ET.fromstring(net.XMLDesc())
+    fwd = root.find("forward")
+    ip = root.find("ip")
+    bridge = root.find("bridge")
+    return {"name": net.name(), "UUID": net.UUIDString(), "active": bool(net.isActive()),
+            "persistent": bool(net.isPersistent()),
+            "mode": fwd.get("mode", "nat") if fwd is not None else "isolated",
+            "bridge": bridge.get("name") if bridge is not None else "-",
+            "address": f"{ip.get('address')}/{ip.get('netmask') or ip.get('prefix')}" if ip is not None else "-"}
+
+
+def remove_network(net) -> None:
+    try:
+        if net.isActive():
+            net.destroy()
+    except libvirt.libvirtError:
+        pass
+    try:
+        if net.isPersistent():
+            net.undefine()
+    except libvirt.libvirtError:
+        pass
+
+
+def check_isolated_network(xml: str, conn=None) -> bool:
+    """Exercise check: is ``xml`` an isolated network libvirt accepts and runs?
+
+    Prints what passes and what to fix, case by case; returns True when all pass.
+    """
+    ok = True
+
+    def verdict(good, text, fix=""):
+        nonlocal ok
+        ok = ok and good
+        print(("✔ " if good else "✘ ") + text + ("" if good else f" — {fix}"))
+
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        verdict(False, "the XML is well-formed", f"the parser says: {exc}")
+        return False
+    verdict(root.tag == "network", "the root element is <network>", f"it is <{root.tag}>")
+    net_name = root.findtext("name") or ""
+    verdict(net_name.startswith(f"{session.NAME_PREFIX}-{session.SESSION_ID}-"),
+            f"the name belongs to this session ({net_name or 'no <name>'})",
+            "use virt.name('isolated') so clean-up can find it")
+    verdict(root.find("forward") is None, "there is no <forward> element (that is what makes it isolated)",
+            "remove <forward ...>: with it the guests could reach the outside")
+    ip = root.find("ip")
+    verdict(ip is not None and ip.get("address") is not None, "an <ip address=... netmask=...> gives the host side an address",
+            "add e.g. <ip address='10.213.250.1' netmask='255.255.255.0'/>")
+    if not ok:
+        return False
+    conn = conn or connect()
+    try:
+        net = conn.networkCreateXML(xml)
+    except libvirt.libvirtError as exc:
+        verdict(False, "libvirt accepts and starts the network", _first_line(exc.get_error_message()))
+        return False
+    try:
+        summary = network_summary(net)
+        verdict(summary["active"] and summary["mode"] == "isolated",
+                f"libvirt started it as an isolated network (bridge {summary['bridge']})", str(summary))
+    finally:
+        remove_network(net)
+    print("All checks pass." if ok else "Fix the points marked ✘ and run the check again.")
+    return ok
+
+
+# --------------------------------------------------------------------------- storage
+
+def pools_root() -> Path:
+    from . import guest
+    d = guest.GUEST_DIR / "pools"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def pool_xml(pool_name: str, path: str | Path) -> str:
+    """A directory pool: volumes are plain files in ``path``."""
+    return (f"<pool type='dir'>\n  <name>{pool_name}</name>\n  <target>\n    <path>{path}</path>\n"
+            f"  </target>\n</pool>\n")
+
+
+def pool(conn, base: str = "pool", *, start: bool = True):
+    """A session directory pool (create or reuse): defined, built (mkdir) and started."""
+    pool_name = name(base)
+    try:
+        p = conn.storagePoolLookupByName(pool_name)
+    except libvirt.libvirtError:
+        try:
+            p = conn.storagePoolDefineXML(pool_xml(pool_name, pools_root() / pool_name), 0)
+            p.build(0)
+        except libvirt.libvirtError as exc:
+            raise explain(exc, f"define the pool {pool_name}", conn.getURI()) from None
+    if start and not p.isActive():
+        p.create(0)
+    return p
+
+
+def volume_xml(vol_name: str, capacity_mib: int, fmt: str = "qcow2") -> str:
+    return (f"<volume>\n  <name>{vol_name}</name>\n  <capacity unit='MiB'>{capacity_mib}</capacity>\n"
+            f"  <target>\n    <format type='{fmt}'/>\n  </target>\n</volume>\n")
+
+
+def volume(pool_, base: str, capacity_mib: int = 256, fmt: str = "qcow2"):
+    """A volume in ``pool_`` (create or reuse), e.g. a thin qcow2 disk."""
+    vol_name = f"{name(base)}.{fmt}"
+    try:
+        return pool_.storageVolLookupByName(vol_name)
+    except libvirt.libvirtError:
+        pass
+    try:
+        return pool_.createXML(volume_xml(vol_name, capacity_mib, fmt), 0)
+    except libvirt.libvirtError as exc:
+        raise explain(exc, f"create the volume {vol_name}", pool_.connect().getURI()) from None
+
+
+POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
+
+
+def pool_rows(conn) -> list[dict]:
+    """Every pool with its state and sizes (the chapter's loop over ``listAllStoragePools``)."""
+    rows = []
+    for p in conn.listAllStoragePools(0):
+        st, cap, alloc, avail = p.info()
+        rows.append({"name": p.name(), "state": POOL_STATES.get(st, st),
+                     "volumes": p.numOfVolumes() if p.isActive() else "-",
+                     "capacity (GiB)": round(cap / 2**30, 2), "allocation (GiB)": round(alloc / 2**30, 2),
+                     "available (GiB)": round(avail / 2**30, 2)})
+    return rows
+
+
+def volume_rows(pool_) -> list[dict]:
+    """Every volume of a pool: capacity (what the guest sees) and allocation (what the host spends)."""
+    rows = []
+    pool_.refresh(0)
+    for vol_name in pool_.listVolumes():
+        v = pool_.storageVolLookupByName(vol_name)
+        kind, cap, alloc = v.info()
+        fmt = ET.fromstring(v.XMLDesc(0)).find("target/format")
+        rows.append({"name": vol_name, "format": fmt.get("type") if fmt is not None else "?",
+                     "capacity (MiB)": round(cap / 2**20, 1), "allocation (MiB)": round(alloc / 2**20, 2),
+                     "path": v.path()})
+    return rows
+
+
+def remove_pool(p) -> list[str]:
+    removed = []
+    try:
+        if not p.isActive():
+            p.create(0)
+        p.refresh(0)
+        for vol_name in p.listVolumes():
+            try:
+                p.storageVolLookupByName(vol_name).delete(0)
+                removed.append(f"libvirt volume {vol_name}")
+            except libvirt.libvirtError:
+                pass
+    except libvirt.libvirtError:
+        pass
+    try:
+        if p.isActive():
+            p.destroy()
+    except libvirt.libvirtError:
+        pass
+    try:
+        p.delete(0)  # removes the (now empty) directory
+    except libvirt.libvirtError:
+        pass
+    try:
+        p.undefine()
+    except libvirt.libvirtError:
+        pass
+    return removed
+
+
+# --------------------------------------------------------------------------- clean-up
+
+def _cleanup_connections() -> list:
+    conns = []
+    for conn in list(_CONNECTIONS.values()):
+        if _alive(conn):
+            conns.append(conn)
+    if not any(c.getURI() == SYSTEM_URI for c in conns):
+        try:
+            conns.append(_CONNECTIONS.setdefault(SYSTEM_URI, _open(SYSTEM_URI, 5)))
+        except WorkbookError:
+            pass
+    return conns
+
+
+def _objects(conn):
+    """(kind, name, object) for every domain, network and pool named by the workbook on ``conn``."""
+    found = []
+    prefix = session.NAME_PREFIX + "-"
+    for d in conn.listAllDomains(0):
+        if d.name().startswith(prefix):
+            found.append(("domain", d.name(), d))
+    for n in conn.listAllNetworks(0):
+        if n.name().startswith(prefix):
+            found.append(("network", n.name(), n))
+    for p in conn.listAllStoragePools(0):
+        if p.name().startswith(prefix):
+            found.append(("pool", p.name(), p))
+    return found
+
+
+def _session_files(sid: str | None = None) -> list[Path]:
+    from . import guest
+    files = []
+    for d in (guest.GUEST_DIR / "session", guest.GUEST_DIR / "pools"):
+        if d.is_dir():
+            for f in d.iterdir():
+                s = session.session_of(f.name)
+                if s and (sid is None or s == sid):
+                    files.append(f)
+    return files
+
+
+def _owners() -> set[str]:
+    owners = set()
+    for conn in _cleanup_connections():
+        for _, obj_name, _ in _objects(conn):
+            if s := session.session_of(obj_name):
+                owners.add(s)
+    for f in _session_files():
+        owners.add(session.session_of(f.name))
+    return owners
+
+
+def _leftovers(sid: str) -> list[str]:
+    found = []
+    for conn in _cleanup_connections():
+        for kind, obj_name, _ in _objects(conn):
+            if session.session_of(obj_name) == sid:
+                found.append(f"libvirt {kind} {obj_name} ({conn.getURI()})")
+    found += [f"file {f}" for f in _session_files(sid)]
+    return found
+
+
+def _remove(sid: str) -> list[str]:
+    removed = []
+    for conn in _cleanup_connections():
+        objs = [o for o in _objects(conn) if session.session_of(o[1]) == sid]
+        for kind, obj_name, obj in sorted(objs, key=lambda o: ["domain", "network", "pool"].index(o[0])):
+            if kind == "domain":
+                remove_domain(obj)
+            elif kind == "network":
+                remove_network(obj)
+            else:
+                removed += remove_pool(obj)
+            removed.append(f"libvirt {kind} {obj_name}")
+    for f in _session_files(sid):
+        try:
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
+            removed.append(f"file {f.name}")
+        except OSError:
+            pass
+    return removed
+
+
+def _safe(fn, default):
+    def wrapper(*args):
+        try:
+            return run_with_timeout(lambda: fn(*args), timeout=60, what="libvirt clean-up")
+        except Exception:
+            return default
+    return wrapper
+
+
+CLEANER = Cleaner("libvirt", _safe(_owners, set()), _safe(_leftovers, []), _safe(_remove, []))
