@@ -601,10 +601,11 @@ def check_raw_request(make_request, url: str) -> bool:
 
 def report_cases(results: list[tuple[bool, str]]) -> bool:
     """Show a checker's verdict case by case (✅/❌) and return True when every case passes."""
-    from IPython.display import HTML, display
+    from IPython.display import display
 
     passed = bool(results) and all(ok for ok, _ in results)
     lines = "".join(f"<li>{'✅' if ok else '❌'} {html.escape(text)}</li>" for ok, text in results)
     verdict = "All checks pass." if passed else "Some checks fail: fix the ❌ lines and run the check again."
-    display(HTML(f"<b>{verdict}</b><ul style='margin:2px'>{lines}</ul>"))
+    plain = "\n".join([verdict] + [f"{'PASS' if ok else 'FAIL'} {text}" for ok, text in results])
+    display({"text/html": f"<b>{verdict}</b><ul style='margin:2px'>{lines}</ul>", "text/plain": plain}, raw=True)
     return passed

@@ -1,0 +1,95 @@
+"""Consuming a service with ``requests`` (notebook 06, §2.5.5): a slow service and the exercise checker.
+
+* :func:`create_slow_app` – a service whose answers take as long as you ask
+  (``GET /slow?seconds=2``), to see timeouts for real.
+* :func:`check_tasks_client` – the checker of notebook 06: it runs a fresh
+  reference tasks service (:mod:`helpers.tasks_service`) and drives the
+  student's client functions against it with real HTTP, case by case.
+"""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from . import servers
+from .errors import WorkbookError
+from .rawhttp import report_cases
+
+
+def create_slow_app():
+    """``GET /slow?seconds=S`` answers after S seconds (at most 10); ``GET /fast`` at once."""
+    from flask import Flask, jsonify, request
+
+    app = Flask("slow")
+
+    @app.get("/slow")
+    def slow():
+        try:
+            seconds = min(float(request.args.get("seconds", "1")), 10.0)
+        except ValueError:
+            return jsonify(error="seconds must be a number"), 400
+        time.sleep(max(seconds, 0))
+        return jsonify(slept=seconds)
+
+    @app.get("/fast")
+    def fast():
+        return jsonify(slept=0)
+
+    return app
+
+
+def check_tasks_client(create_task, complete_task) -> bool:
+    """Check the exercise's two client functions against a fresh tasks service.
+
+    * ``create_task(base_url, title)`` creates a task and returns its id (an int);
+    * ``complete_task(base_url, task_id)`` marks it done and returns the task (a dict),
+      and raises ``requests.HTTPError`` when the task does not exist.
+
+    ``base_url`` is like ``http://127.0.0.1:PORT/api/v1``.  Returns True when every case passes.
+    """
+    from .tasks_service import create_app
+
+    if not callable(create_task) or not callable(complete_task):
+        raise WorkbookError("Pass your two functions: check_tasks_client(create_task, complete_task).")
+    cases: list[tuple[bool, str]] = []
+    server = servers.serve(create_app(seed=False), name="exercise-tasks")
+    base = server.url + "/api/v1"
+    try:
+        task_id = None
+        try:
+            task_id = create_task(base, "Water the plants")
+            cases.append((isinstance(task_id, int) and not isinstance(task_id, bool),
+                          f"create_task returns the new id as an int (got {task_id!r})"))
+        except Exception as exc:
+            cases.append((False, f"create_task raised {type(exc).__name__}: {exc}"))
+        if isinstance(task_id, int):
+            r = requests.get(f"{base}/tasks/{task_id}", timeout=3)
+            title = r.json().get("title") if r.ok else None
+            cases.append((r.ok and title == "Water the plants",
+                          f"the service has task {task_id} titled 'Water the plants' (GET answered {r.status_code}, title {title!r})"))
+            try:
+                done = complete_task(base, task_id)
+                cases.append((isinstance(done, dict) and done.get("done") is True,
+                              f"complete_task returns the task with done = true (got {done!r})"))
+            except Exception as exc:
+                cases.append((False, f"complete_task raised {type(exc).__name__}: {exc}"))
+            r = requests.get(f"{base}/tasks/{task_id}", timeout=3)
+            cases.append((r.ok and r.json().get("done") is True, "the service now stores the task as done"))
+            others = requests.get(f"{base}/tasks", timeout=3).json()
+            cases.append((len(others) == 1, f"exactly one task exists (found {len(others)}): create_task is called once, "
+                                             f"so it must create exactly one"))
+        try:
+            result = complete_task(base, 999999)
+            cases.append((False, f"complete_task on a missing task raises requests.HTTPError (it returned {result!r})"))
+        except requests.HTTPError as exc:
+            code = exc.response.status_code if exc.response is not None else "?"
+            cases.append((code == 404, f"complete_task on a missing task raises requests.HTTPError for a 404 (got {code})"))
+        except Exception as exc:
+            cases.append((False, f"complete_task on a missing task raises requests.HTTPError (it raised {type(exc).__name__})"))
+        recorded = [(r.method, r.path, r.status) for r in server.log]
+        cases.append((not any(s >= 500 for _, _, s in recorded), "no request caused a server error (5xx)"))
+    finally:
+        server.stop()
+    return report_cases(cases)

@@ -1,0 +1,36 @@
+"""helpers.consuming: the slow service and the notebook-06 checker."""
+
+import pytest
+import requests
+
+from helpers import consuming, servers
+
+
+def test_slow_app_times_out_for_real():
+    s = servers.serve(consuming.create_slow_app(), name="t-slow")
+    try:
+        with pytest.raises(requests.Timeout):
+            requests.get(s.url + "/slow", params={"seconds": 1}, timeout=0.3)
+        assert requests.get(s.url + "/fast", timeout=2).json() == {"slept": 0}
+        assert requests.get(s.url + "/slow?seconds=x", timeout=2).status_code == 400
+    finally:
+        s.stop()
+
+
+def create_task(base, title):
+    r = requests.post(f"{base}/tasks", json={"title": title}, timeout=5)
+    r.raise_for_status()
+    return r.json()["id"]
+
+
+def complete_task(base, task_id):
+    r = requests.patch(f"{base}/tasks/{task_id}", json={"done": True}, timeout=5)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_checker_right_and_wrong():
+    assert consuming.check_tasks_client(create_task, complete_task) is True
+    sloppy = lambda base, task_id: requests.patch(f"{base}/tasks/{task_id}", json={"done": True}).json()
+    assert consuming.check_tasks_client(create_task, sloppy) is False
+    assert consuming.check_tasks_client(lambda b, t: str(create_task(b, t)), complete_task) is False

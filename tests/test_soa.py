@@ -1,0 +1,115 @@
+"""helpers.soa: real instances (processes), a real balancer, failover, the checker."""
+
+import pytest
+import requests
+
+from helpers import servers, soa
+from helpers.errors import WorkbookError
+
+
+@pytest.fixture
+def cleanup_servers():
+    yield
+    servers.stop_all()
+
+
+def test_stateless_instances_behind_balancer_survive_a_failure(cleanup_servers):
+    inst = soa.start_instances(2, prefix="t-shop")
+    assert all(s.process is not None for s in inst)
+    lb = soa.LoadBalancer(inst, name="t-balancer").start()
+    answers = [r["instance"] for r in soa.consume(lb.url, 6)]
+    assert answers == ["A", "B"] * 3  # round robin
+    for item in ("milk", "bread"):
+        assert requests.post(lb.url + "/carts/ana/items", json={"item": item}).status_code == 201
+    assert requests.get(lb.url + "/carts/ana").json()["items"] == ["milk", "bread"]
+    inst[0].stop()
+    lb.note("stopped A")
+    after = soa.consume(lb.url, 4)
+    assert all(r["status"] == 200 and r["instance"] == "B" for r in after)
+    assert requests.get(lb.url + "/carts/ana").json()["items"] == ["milk", "bread"]
+    assert any("A did not answer" in f.note for f in lb.log)
+    inst[1].stop()
+    assert soa.consume(lb.url, 1)[0]["status"] == 503
+    assert lb.spread()["-"] == 1
+    fig = soa.plot_spread(lb)
+    assert fig.axes[0].get_title() == "requests per instance"
+    assert "<table>" in lb.log_html()
+
+
+def test_stateful_variant_loses_and_splits_state(cleanup_servers):
+    inst = soa.start_instances(2, stateful=True, prefix="t-stateful")
+    lb = soa.LoadBalancer(inst, name="t-balancer2").start()
+    carts = [requests.post(lb.url + "/carts/bo/items", json={"item": i}).json()["items"] for i in ("a", "b", "c")]
+    assert carts == [["a"], ["b"], ["a", "c"]]  # each instance keeps its own cart
+
+
+def test_active_balancer_compresses(cleanup_servers):
+    inst = soa.start_instances(1, prefix="t-active")
+    lb = soa.LoadBalancer(inst, active=True, name="t-balancer3").start()
+    r = requests.get(lb.url + "/contract")
+    assert r.headers["Content-Encoding"] == "gzip" and r.headers["Via"] == "1.1 t-balancer3"
+    assert r.json()["service"] == "shop"
+    passive = soa.LoadBalancer(inst, name="t-balancer4").start()
+    assert "Content-Encoding" not in requests.get(passive.url + "/contract").headers
+
+
+def test_discovery_and_composition(cleanup_servers):
+    shop = servers.serve(soa.create_service_app("A", store=soa.store_path("t-disc")), name="t-shop-thread")
+    assert soa.discover([shop.url, f"http://127.0.0.1:{servers.free_port()}"], "greet") == [shop.url]
+    assert soa.discover([shop.url], "fly") == []
+    comp = servers.serve(soa.create_composite_app(shop.url), name="t-welcome")
+    assert "Hello, zoe!" in requests.get(comp.url + "/welcome/zoe").json()["message"]
+    shop.stop()
+    assert requests.get(comp.url + "/welcome/zoe").status_code == 503
+
+
+def test_bad_input_is_one_sentence():
+    with pytest.raises(WorkbookError, match="between 1 and 6"):
+        soa.start_instances(0)
+    with pytest.raises(WorkbookError, match="at least one"):
+        soa.LoadBalancer([])
+    with pytest.raises(WorkbookError, match="not running"):
+        soa.LoadBalancer([("A", "http://127.0.0.1:1")]).url
+    with pytest.raises(WorkbookError, match="not an http"):
+        soa.consume("localhost:5000")
+    with pytest.raises(WorkbookError, match="not forwarded"):
+        soa.plot_spread(soa.LoadBalancer([("A", "http://127.0.0.1:1")]))
+
+
+def test_app_validates_items():
+    app = soa.create_service_app("A", store=soa.store_path("t-valid"))
+    client = app.test_client()
+    assert client.post("/carts/x/items", data="nope").status_code == 400
+    assert client.post("/carts/x/items", json={"item": ""}).status_code == 400
+
+
+def test_store_is_shared_and_atomic(tmp_path):
+    a, b = soa.KeyValueStore(tmp_path / "s.sqlite"), soa.KeyValueStore(tmp_path / "s.sqlite")
+    assert a.incr("n") == 1 and b.incr("n") == 2 and a.get("n") == 2
+    a.clear()
+    assert b.get("n", 0) == 0
+
+
+def test_checker(cleanup_servers):
+    def good(store):
+        from flask import Flask
+        app = Flask("good")
+        app.add_url_rule("/visits", "visit", lambda: {"visits": store.incr("visits")}, methods=["POST"])
+        app.add_url_rule("/visits", "count", lambda: {"visits": store.get("visits", 0)}, methods=["GET"])
+        return app
+
+    def stateful(store):
+        from flask import Flask
+        app, n = Flask("bad"), {"v": 0}
+
+        @app.post("/visits")
+        def visit():
+            n["v"] += 1
+            return {"visits": n["v"]}
+
+        app.add_url_rule("/visits", "count", lambda: {"visits": n["v"]}, methods=["GET"])
+        return app
+
+    assert soa.check_stateless_counter(good) is True
+    assert soa.check_stateless_counter(stateful) is False
+    assert soa.check_stateless_counter(lambda store: 1 / 0) is False
