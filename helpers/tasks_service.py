@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import copy
 import datetime as _dt
 import html
@@ -78,7 +79,7 @@ import uuid
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 API_PREFIX = "/api/v1"
@@ -144,49 +145,139 @@ def seed_tasks() -> list[dict]:
         return copy.deepcopy(SEED_TASKS)
 
 
-def _connect(app: Flask) -> sqlite3.Connection:
-    cfg = app.config
-    conn = sqlite3.connect(cfg["TASKS_DB_URI"], uri=True, timeout=10, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    return conn
+class TaskStore:
+    """The tasks, kept in an SQLite database (the service's data layer).
 
+    ``TaskStore("tasks.db")`` opens (or creates) a file whose data survive
+    restarts; ``TaskStore(None)`` uses a fresh temporary file and
+    ``TaskStore(":memory:")`` a database that lives as long as the store.
+    A *new* database is filled with :func:`seed_tasks` unless ``seed=False``.
+    Each operation opens its own short connection, so one store can be used
+    from the threads of a threaded server.  Values are assumed valid (see
+    :func:`validate_task`).
+    """
 
-def _init_db(app: Flask, seed: bool) -> None:
-    conn = _connect(app)
-    try:
-        with conn:
+    def __init__(self, db_path: str | os.PathLike | None = None, *, seed: bool = True):
+        self._keeper = None
+        if db_path is None:
+            folder = tempfile.mkdtemp(prefix="tasks-")
+            atexit.register(shutil.rmtree, folder, True)
+            db_path = os.path.join(folder, "tasks.db")
+        if str(db_path) == ":memory:":
+            # One shared in-memory database for all connections, kept alive
+            # by a connection that lives as long as the store.
+            self.path = ":memory:"
+            self._uri = f"file:tasks-{uuid.uuid4().hex}?mode=memory&cache=shared"
+            self._keeper = self._connect()
+        else:
+            path = Path(db_path).expanduser().resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.path = str(path)
+            self._uri = path.as_uri() + "?mode=rwc"
+        with self._connection() as conn:
             exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='tasks'").fetchone()
             conn.execute(SCHEMA)
             if seed and not exists:
                 for task in seed_tasks():
-                    _insert(conn, {**DEFAULTS, **task})
-    finally:
-        conn.close()
+                    self._insert(conn, {**DEFAULTS, **task})
 
+    def __repr__(self) -> str:
+        return f"<TaskStore {self.path} ({self.count()} tasks)>"
 
-def get_db() -> sqlite3.Connection:
-    """The request's database connection, opened on first use and kept in ``g``."""
-    if "db" not in g:
-        g.db = _connect(current_app)
-    return g.db
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._uri, uri=True, timeout=10, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
 
+    @contextlib.contextmanager
+    def _connection(self):
+        conn = self._connect()
+        try:
+            with conn:  # commit on success, roll back on error
+                yield conn
+        finally:
+            conn.close()
 
-def _row_to_task(row: sqlite3.Row) -> dict:
-    return {"id": row["id"], "title": row["title"], "description": row["description"],
-            "done": bool(row["done"]), "priority": row["priority"], "due": row["due"]}
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, task: dict) -> int:
+        cur = conn.execute("INSERT INTO tasks (title, description, done, priority, due) VALUES (?, ?, ?, ?, ?)",
+                           (task["title"], task["description"], int(task["done"]), task["priority"], task["due"]))
+        return cur.lastrowid
 
+    @staticmethod
+    def _task(row: sqlite3.Row) -> dict:
+        return {"id": row["id"], "title": row["title"], "description": row["description"],
+                "done": bool(row["done"]), "priority": row["priority"], "due": row["due"]}
 
-def _insert(conn: sqlite3.Connection, task: dict) -> int:
-    cur = conn.execute("INSERT INTO tasks (title, description, done, priority, due) VALUES (?, ?, ?, ?, ?)",
-                       (task["title"], task["description"], int(task["done"]), task["priority"], task["due"]))
-    return cur.lastrowid
+    def count(self) -> int:
+        with self._connection() as conn:
+            return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
 
+    def list(self, *, done: bool | None = None, priority: str | None = None, q: str | None = None,
+             due_before: str | None = None, sort: str = "id", limit: int = LIMIT_DEFAULT,
+             offset: int = 0) -> tuple[list[dict], int]:
+        """The tasks that match every given filter, sorted and paged, and how many matched."""
+        where, params = [], []
+        if done is not None:
+            where.append("done = ?")
+            params.append(int(done))
+        if priority is not None:
+            where.append("priority = ?")
+            params.append(priority)
+        if q is not None:
+            where.append("instr(lower(title || ' ' || description), lower(?)) > 0")
+            params.append(q)
+        if due_before is not None:
+            where.append("due IS NOT NULL AND due < ?")
+            params.append(due_before)
+        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+        key = sort.lstrip("-")
+        order = "DESC" if sort.startswith("-") else "ASC"
+        order_by = {"id": f"id {order}", "title": f"title {order}",
+                    "due": f"due IS NULL, due {order}",  # undated tasks last in both orders
+                    "priority": f"CASE priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END {order}"}[key]
+        with self._connection() as conn:
+            total = conn.execute(f"SELECT COUNT(*) FROM tasks{sql_where}", params).fetchone()[0]
+            rows = conn.execute(f"SELECT * FROM tasks{sql_where} ORDER BY {order_by}, id LIMIT ? OFFSET ?",
+                                params + [limit, offset]).fetchall()
+        return [self._task(r) for r in rows], total
 
-def _find(conn: sqlite3.Connection, task_id: int) -> dict | None:
-    if task_id > SQLITE_INT_MAX:  # SQLite integers are 64-bit: no such row can exist
-        return None
-    row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    return _row_to_task(row) if row else None
+    def get(self, task_id: int) -> dict | None:
+        """The task with this id, or None."""
+        if not 0 <= task_id <= SQLITE_INT_MAX:  # SQLite integers are 64-bit: no such row
+            return None
+        with self._connection() as conn:
+            row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return self._task(row) if row else None
+
+    def add(self, fields: dict) -> dict:
+        """Store a new task (missing fields take their defaults) and return it with its id."""
+        with self._connection() as conn:
+            task_id = self._insert(conn, {**DEFAULTS, **fields})
+        return self.get(task_id)
+
+    def update(self, task_id: int, fields: dict) -> dict | None:
+        """Change the given fields of a task; the task as stored, or None if there is none."""
+        if self.get(task_id) is None:
+            return None
+        fields = {k: (int(v) if k == "done" else v) for k, v in fields.items() if k in FIELDS}
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            with self._connection() as conn:
+                conn.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", [*fields.values(), task_id])
+        return self.get(task_id)
+
+    def replace(self, task_id: int, fields: dict) -> dict | None:
+        """Replace a task: the given fields, the defaults for the others; None if there is none."""
+        return self.update(task_id, {**DEFAULTS, **fields})
+
+    def delete(self, task_id: int) -> bool:
+        """Delete a task; False if there was none."""
+        if self.get(task_id) is None:
+            return False
+        with self._connection() as conn:
+            conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+        return True
 
 
 # --------------------------------------------------------------------------- input
@@ -366,30 +457,9 @@ def create_app(db_path: str | os.PathLike | None = None, seed: bool = True) -> F
     """
     app = Flask("tasks_service")
     app.json.sort_keys = False  # keep the fields in the order of the docs
-    keeper = None
-    if db_path is None:
-        folder = tempfile.mkdtemp(prefix="tasks-")
-        atexit.register(shutil.rmtree, folder, True)
-        db_path = os.path.join(folder, "tasks.db")
-    if str(db_path) == ":memory:":
-        # One shared in-memory database for all the app's connections, kept
-        # alive by a connection that lives as long as the app.
-        app.config["TASKS_DB_URI"] = f"file:tasks-{uuid.uuid4().hex}?mode=memory&cache=shared"
-        app.config["TASKS_DB"] = ":memory:"
-        keeper = _connect(app)
-    else:
-        path = Path(db_path).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        app.config["TASKS_DB"] = str(path)
-        app.config["TASKS_DB_URI"] = path.as_uri() + "?mode=rwc"
-    app.extensions["tasks_keeper"] = keeper
-    _init_db(app, seed)
-
-    @app.teardown_appcontext
-    def close_db(exc):
-        conn = g.pop("db", None)
-        if conn is not None:
-            conn.close()
+    store = TaskStore(db_path, seed=seed)
+    app.config["TASKS_DB"] = store.path
+    app.extensions["tasks_store"] = store
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
@@ -420,8 +490,7 @@ def create_app(db_path: str | os.PathLike | None = None, seed: bool = True) -> F
 
     @app.get("/health")
     def health():
-        count = get_db().execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
-        return {"status": "ok", "tasks": count}
+        return {"status": "ok", "tasks": store.count()}
 
     @app.get("/openapi.json")
     def openapi():
@@ -431,45 +500,19 @@ def create_app(db_path: str | os.PathLike | None = None, seed: bool = True) -> F
     def list_tasks():
         query = _parse_query(request.args)
         negotiate()  # answer 406 before doing the work
-        where, params = [], []
-        if "done" in query:
-            where.append("done = ?")
-            params.append(int(query["done"]))
-        if "priority" in query:
-            where.append("priority = ?")
-            params.append(query["priority"])
-        if "q" in query:
-            where.append("instr(lower(title || ' ' || description), lower(?)) > 0")
-            params.append(query["q"])
-        if "due_before" in query:
-            where.append("due IS NOT NULL AND due < ?")
-            params.append(query["due_before"])
-        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-        key = query["sort"].lstrip("-")
-        order = "DESC" if query["sort"].startswith("-") else "ASC"
-        order_by = {"id": f"id {order}", "title": f"title {order}",
-                    "due": f"due IS NULL, due {order}",  # undated tasks last in both orders
-                    "priority": f"CASE priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END {order}"}[key]
-        db = get_db()
-        total = db.execute(f"SELECT COUNT(*) FROM tasks{sql_where}", params).fetchone()[0]
-        rows = db.execute(f"SELECT * FROM tasks{sql_where} ORDER BY {order_by}, id LIMIT ? OFFSET ?",
-                          params + [query["limit"], query["offset"]]).fetchall()
-        return represent([_row_to_task(r) for r in rows], headers={"X-Total-Count": str(total)})
+        tasks, total = store.list(**query)
+        return represent(tasks, headers={"X-Total-Count": str(total)})
 
     @app.post(f"{API_PREFIX}/tasks")
     def create_task():
-        task = validate_task(_json_body())
-        db = get_db()
-        with db:
-            task_id = _insert(db, task)
-        created = _find(db, task_id)
-        response = jsonify(created)
+        task = store.add(validate_task(_json_body()))
+        response = jsonify(task)
         response.status_code = 201
-        response.headers["Location"] = f"{API_PREFIX}/tasks/{task_id}"
+        response.headers["Location"] = f"{API_PREFIX}/tasks/{task['id']}"
         return response
 
     def existing(task_id: int) -> dict:
-        task = _find(get_db(), task_id)
+        task = store.get(task_id)
         if task is None:
             raise ApiError(404, f"There is no task with id {task_id}.")
         return task
@@ -481,30 +524,18 @@ def create_app(db_path: str | os.PathLike | None = None, seed: bool = True) -> F
 
     @app.put(f"{API_PREFIX}/tasks/<int:task_id>")
     def replace_task(task_id: int):
-        existing(task_id)
-        return _update(task_id, validate_task(_json_body()))
+        existing(task_id)  # 404 before looking at the body
+        return jsonify(store.replace(task_id, validate_task(_json_body())) or existing(task_id))
 
     @app.patch(f"{API_PREFIX}/tasks/<int:task_id>")
     def patch_task(task_id: int):
         existing(task_id)
-        return _update(task_id, validate_task(_json_body(), partial=True))
-
-    def _update(task_id: int, fields: dict):
-        db = get_db()
-        if fields:
-            if "done" in fields:
-                fields["done"] = int(fields["done"])
-            assignments = ", ".join(f"{name} = ?" for name in fields)
-            with db:
-                db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", [*fields.values(), task_id])
-        return jsonify(existing(task_id))
+        return jsonify(store.update(task_id, validate_task(_json_body(), partial=True)) or existing(task_id))
 
     @app.delete(f"{API_PREFIX}/tasks/<int:task_id>")
     def delete_task(task_id: int):
-        existing(task_id)
-        db = get_db()
-        with db:
-            db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+        if not store.delete(task_id):
+            raise ApiError(404, f"There is no task with id {task_id}.")
         return "", 204
 
     return app

@@ -166,7 +166,7 @@ def test_runs_as_a_program_and_stops_on_sigterm(tmp_path):
     db = tmp_path / "prog.db"
     server = servers.serve_process([sys.executable, "-m", "helpers.tasks_service", "--port", str(port),
                                     "--db", str(db), "--no-seed"], name="tasks-program", port=port,
-                                   cwd=str(ROOT))
+                                   cwd=str(ROOT), env={"WORKBOOK_NO_SWEEP": "1"})
     try:
         url = f"{server.url}/api/v1/tasks"
         assert requests.get(url, timeout=5).json() == []
