@@ -1,0 +1,510 @@
+"""Automatic checks for the exercises of notebooks 03, 04 and 05.
+
+Each ``check_...(app)`` serves the student's Flask app (any WSGI app) on
+127.0.0.1 with :func:`helpers.servers.serve`, or uses the base URL of a
+server that is already running, drives it with real HTTP requests and
+returns a :class:`CheckReport`: case by case, what passes and, for what
+does not, what was expected, what came back and what to fix.  A check never
+raises because the app is wrong (the report says so); it raises
+:class:`helpers.errors.WorkbookError` only when there is nothing to check
+(not an app, a malformed URL, nothing listening).
+
+* :func:`check_contract` -- notebook 03: URIs (collection, item, filter,
+  sub-collection), content negotiation (JSON, XML, 406).
+* :func:`check_flask_basics` -- notebook 04: routes, converters, methods,
+  responses, cookies, error handlers and hooks.
+* :func:`check_tasks_api` -- notebook 05: a RESTful tasks collection
+  (filters, 201 + Location, PUT, 204, 400/404/405/415 in JSON, no 500).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
+
+import requests
+
+from . import servers
+from .errors import WorkbookError
+
+TIMEOUT = 5
+
+#: The data of notebook 03's exercise: users and their accounts.
+USERS = [
+    {"id": 1, "name": "Pepe", "email": "pepe@example.org"},
+    {"id": 2, "name": "Ana", "email": "ana@example.org"},
+    {"id": 3, "name": "Pepe", "email": "pepe.garcia@example.org"},
+]
+ACCOUNTS = [
+    {"id": 10, "user_id": 1, "iban": "ES91 2100 0418 4502 0005 1332", "balance": 120.5},
+    {"id": 11, "user_id": 1, "iban": "ES79 2100 0813 6101 2345 6789", "balance": 8.0},
+    {"id": 12, "user_id": 2, "iban": "ES66 0019 0020 9612 3456 7890", "balance": 930.25},
+]
+
+
+# --------------------------------------------------------------------------- reports
+
+@dataclass
+class Case:
+    """One checked behaviour: what was tried, whether it passed, what to fix."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class CheckReport:
+    """The verdict of a check, shown as a table in Jupyter and as text elsewhere."""
+
+    title: str
+    cases: list[Case] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and all(c.ok for c in self.cases)
+
+    @property
+    def score(self) -> tuple[int, int]:
+        return sum(c.ok for c in self.cases), len(self.cases)
+
+    def failures(self) -> list[Case]:
+        return [c for c in self.cases if not c.ok]
+
+    def raise_if_failed(self) -> "CheckReport":
+        """Raise a WorkbookError naming the first failing case (for scripts and tests)."""
+        bad = self.failures()
+        if bad:
+            raise WorkbookError(f"{self.title}: {len(bad)} case(s) fail; first: {bad[0].name}: {bad[0].detail}")
+        return self
+
+    def headline(self) -> str:
+        ok, total = self.score
+        verdict = "all pass, well done" if self.passed else f"{total - ok} to fix"
+        return f"{self.title}: {ok} of {total} cases pass ({verdict})"
+
+    def __str__(self) -> str:
+        lines = [self.headline()]
+        for c in self.cases:
+            lines.append(f"  {'PASS' if c.ok else 'FAIL'}  {c.name}" + ("" if c.ok or not c.detail else f"\n        -> {c.detail}"))
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='color:{'#1a7f37' if c.ok else '#cf222e'};font-weight:bold'>{'✔ pass' if c.ok else '✘ fail'}</td>"
+            f"<td style='text-align:left'>{html.escape(c.name)}</td>"
+            f"<td style='text-align:left'>{'' if c.ok else html.escape(c.detail)}</td></tr>"
+            for c in self.cases)
+        return (f"<p><b>{html.escape(self.headline())}</b></p>"
+                f"<table><tr><th></th><th style='text-align:left'>case</th>"
+                f"<th style='text-align:left'>what to fix</th></tr>{rows}</table>")
+
+
+class _Checker:
+    """Runs cases against one base URL; a case is a function that raises _Fail."""
+
+    def __init__(self, title: str, base: str):
+        self.report = CheckReport(title)
+        self.base = base.rstrip("/")
+        self.http = requests.Session()
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        kw.setdefault("timeout", TIMEOUT)
+        kw.setdefault("allow_redirects", False)
+        return self.http.request(method, self.base + path, **kw)
+
+    def case(self, name: str, fn: Callable[[], None]) -> bool:
+        try:
+            fn()
+        except _Fail as exc:
+            self.report.cases.append(Case(name, False, str(exc)))
+            return False
+        except requests.Timeout:
+            self.report.cases.append(Case(name, False, f"no answer within {TIMEOUT} s: does the route block or loop?"))
+            return False
+        except requests.ConnectionError:
+            self.report.cases.append(Case(name, False, "the connection failed or was closed: did the server stop?"))
+            return False
+        self.report.cases.append(Case(name, True))
+        return True
+
+
+class _Fail(Exception):
+    pass
+
+
+def _describe(r: requests.Response) -> str:
+    body = r.text.strip().replace("\n", " ")
+    return f"{r.status_code} {r.headers.get('Content-Type', 'no Content-Type')}" + (f" {body[:120]!r}" if body else " (empty body)")
+
+
+def _expect_status(r: requests.Response, expected: int | tuple[int, ...], fix: str) -> None:
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    if r.status_code not in allowed:
+        hint = fix
+        if r.status_code == 500:
+            hint = "the route raised an exception (500): read the traceback printed above, then " + fix
+        elif r.status_code == 405 and 405 not in allowed:
+            hint = f"no route accepts {r.request.method} on this URL (405): " + fix
+        raise _Fail(f"expected {' or '.join(map(str, allowed))}, got {_describe(r)}; {hint}")
+
+
+def _expect_json(r: requests.Response, fix: str):
+    if "json" not in r.headers.get("Content-Type", ""):
+        raise _Fail(f"expected a JSON body (Content-Type application/json), got {_describe(r)}; {fix}")
+    try:
+        return r.json()
+    except ValueError:
+        raise _Fail(f"the body is labelled JSON but does not parse: {r.text[:80]!r}; {fix}") from None
+
+
+def _expect_json_error(r: requests.Response, status: int, fix: str) -> None:
+    _expect_status(r, status, fix)
+    body = _expect_json(r, f"answer {status} errors with a JSON object, e.g. from an @app.errorhandler({status}) "
+                            "or abort() plus a JSON error handler")
+    if not isinstance(body, dict):
+        raise _Fail(f"the {status} error body should be a JSON object describing the error, got {body!r}")
+
+
+@contextlib.contextmanager
+def _target(app_or_url, name: str) -> Iterator[str]:
+    """A base URL for ``app_or_url``: serve an app for the check's duration, or use a URL."""
+    if isinstance(app_or_url, str):
+        parts = urlsplit(app_or_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise WorkbookError(f"{app_or_url!r} is not a base URL such as 'http://127.0.0.1:5000'; "
+                                "pass the Flask app itself or its server's URL.")
+        try:
+            requests.get(app_or_url, timeout=TIMEOUT)
+        except requests.RequestException:
+            raise WorkbookError(f"Nothing answers at {app_or_url}: start the server first "
+                                "(helpers.servers.serve(app)) or pass the Flask app itself.") from None
+        yield app_or_url.rstrip("/")
+        return
+    if not callable(app_or_url):
+        raise WorkbookError(f"The check needs your Flask app (or its base URL), not a {type(app_or_url).__name__}.")
+    with servers.serve(app_or_url, name=name) as server:
+        yield server.url
+
+
+# --------------------------------------------------------------------------- notebook 03
+
+def check_contract(app_or_url) -> CheckReport:
+    """Notebook 03's exercise: the users service and its contract.
+
+    Expected: ``GET /v1/users`` (all :data:`USERS`, JSON array), ``?name=``
+    filter, ``GET /v1/users/<id>`` (JSON by default, XML with
+    ``Accept: application/xml``, 406 for any other Accept, 404 for an
+    unknown id) and the sub-collection ``GET /v1/users/<id>/accounts``
+    (that user's :data:`ACCOUNTS`, 404 for an unknown user).
+    """
+    with _target(app_or_url, "check-contract") as base:
+        c = _Checker("check_contract", base)
+
+        def collection():
+            r = c.request("GET", "/v1/users")
+            _expect_status(r, 200, "add @app.get('/v1/users') returning the list of users")
+            body = _expect_json(r, "return the list (Flask turns a list or dict into JSON)")
+            if sorted(u.get("id") for u in body if isinstance(u, dict)) != [u["id"] for u in USERS]:
+                raise _Fail(f"expected the {len(USERS)} users of USERS, got {body!r:.150}")
+
+        def name_filter():
+            r = c.request("GET", "/v1/users", params={"name": "Pepe"})
+            _expect_status(r, 200, "the collection route should accept a ?name= query parameter")
+            body = _expect_json(r, "return the filtered list as JSON")
+            ids = sorted(u.get("id") for u in body if isinstance(u, dict))
+            if ids != [1, 3]:
+                raise _Fail(f"?name=Pepe should keep users 1 and 3 only, got ids {ids}; "
+                            "read request.args.get('name') and keep the users with that name")
+            r = c.request("GET", "/v1/users", params={"name": "Nobody"})
+            if r.status_code != 200 or r.json() != []:
+                raise _Fail(f"a filter that matches nobody should give 200 and [], got {_describe(r)}")
+
+        def item():
+            r = c.request("GET", "/v1/users/2")
+            _expect_status(r, 200, "add @app.get('/v1/users/<int:user_id>')")
+            body = _expect_json(r, "without an Accept header (or with */*) answer JSON")
+            if body != USERS[1]:
+                raise _Fail(f"/v1/users/2 should be {USERS[1]}, got {body!r:.150}")
+
+        def missing():
+            if c.request("GET", "/v1/users/2").status_code != 200:
+                raise _Fail("skipped: GET /v1/users/2 must work first (a 404 from a missing route proves nothing)")
+            r = c.request("GET", "/v1/users/99")
+            _expect_status(r, 404, "abort(404) when no user has that id")
+
+        def accounts():
+            r = c.request("GET", "/v1/users/1/accounts")
+            _expect_status(r, 200, "add the sub-collection route @app.get('/v1/users/<int:user_id>/accounts')")
+            body = _expect_json(r, "return the list of the user's accounts as JSON")
+            ids = sorted(a.get("id") for a in body if isinstance(a, dict))
+            if ids != [10, 11]:
+                raise _Fail(f"user 1 owns accounts 10 and 11 only, got ids {ids}; keep the accounts whose user_id matches")
+
+        def accounts_missing():
+            if c.request("GET", "/v1/users/1/accounts").status_code != 200:
+                raise _Fail("skipped: GET /v1/users/1/accounts must work first")
+            r = c.request("GET", "/v1/users/99/accounts")
+            _expect_status(r, 404, "an unknown user has no accounts collection at all: abort(404), not []")
+
+        def xml():
+            r = c.request("GET", "/v1/users/2", headers={"Accept": "application/xml"})
+            _expect_status(r, 200, "answer XML when the client accepts application/xml")
+            if not r.headers.get("Content-Type", "").startswith("application/xml"):
+                raise _Fail(f"expected Content-Type application/xml, got {_describe(r)}; "
+                            "return Response(text, mimetype='application/xml')")
+            try:
+                root = ET.fromstring(r.content)
+            except ET.ParseError as exc:
+                raise _Fail(f"the body is not well-formed XML ({exc}): {r.text[:80]!r}") from None
+            if "Ana" not in "".join(root.itertext()):
+                raise _Fail(f"the XML should contain user 2's fields (name Ana), got {r.text[:120]!r}")
+
+        def not_acceptable():
+            r = c.request("GET", "/v1/users/2", headers={"Accept": "image/png"})
+            _expect_status(r, 406, "when request.accept_mimetypes.best_match([...]) is None, abort(406)")
+
+        c.case("GET /v1/users lists every user as a JSON array", collection)
+        c.case("GET /v1/users?name=Pepe filters the collection with the query string", name_filter)
+        c.case("GET /v1/users/2 returns one user as JSON", item)
+        c.case("GET /v1/users/99 answers 404 Not Found", missing)
+        c.case("GET /v1/users/1/accounts returns the sub-collection of user 1", accounts)
+        c.case("GET /v1/users/99/accounts answers 404", accounts_missing)
+        c.case("GET /v1/users/2 with Accept: application/xml returns XML", xml)
+        c.case("GET /v1/users/2 with Accept: image/png answers 406 Not Acceptable", not_acceptable)
+        return c.report
+
+
+# --------------------------------------------------------------------------- notebook 04
+
+def check_flask_basics(app_or_url) -> CheckReport:
+    """Notebook 04's exercise: routes, converters, methods, responses, errors and hooks.
+
+    Expected: ``GET /hello/<name>`` -> HTML containing ``Hello, <name>!``;
+    ``GET /square/<int:n>`` -> JSON ``{"n": n, "square": n*n}`` (a non-number
+    is a 404); 404s answered as JSON with an ``"error"`` key;
+    ``POST /echo`` -> JSON ``{"method", "args", "json"}`` of the request
+    (GET on /echo is a 405); ``GET /visit`` counts the client's visits in a
+    cookie ``visits``; every response has a header ``X-Elapsed-ms`` (set by
+    an ``after_request`` hook from a time stored in ``g`` by ``before_request``).
+    """
+    with _target(app_or_url, "check-flask-basics") as base:
+        c = _Checker("check_flask_basics", base)
+
+        def hello():
+            r = c.request("GET", "/hello/Ada")
+            _expect_status(r, 200, "add @app.route('/hello/<name>')")
+            if not r.headers.get("Content-Type", "").startswith("text/html"):
+                raise _Fail(f"return a str (Flask sends it as text/html), got {_describe(r)}")
+            if "Hello, Ada!" not in r.text:
+                raise _Fail(f"the page should say 'Hello, Ada!', got {r.text[:80]!r}; use the <name> argument")
+
+        def square():
+            r = c.request("GET", "/square/12")
+            _expect_status(r, 200, "add @app.route('/square/<int:n>')")
+            body = _expect_json(r, "return a dict and Flask sends JSON")
+            if body != {"n": 12, "square": 144}:
+                raise _Fail(f"expected {{'n': 12, 'square': 144}}, got {body!r}; is n an int (the int converter)?")
+
+        def converter():
+            if c.request("GET", "/square/12").status_code != 200:
+                raise _Fail("skipped: GET /square/12 must work first")
+            r = c.request("GET", "/square/twelve")
+            _expect_status(r, 404, "with <int:n> a URL that is not a whole number matches no route, which is a 404")
+
+        def json_404():
+            r = c.request("GET", "/no/such/page")
+            _expect_status(r, 404, "unknown URLs are 404")
+            body = _expect_json(r, "register @app.errorhandler(404) returning a dict and 404")
+            if not isinstance(body, dict) or "error" not in body:
+                raise _Fail(f"the 404 JSON should have an 'error' key, got {body!r}")
+
+        def echo():
+            r = c.request("POST", "/echo", params={"x": "1"}, json={"a": [1, 2]})
+            _expect_status(r, 200, "add @app.route('/echo', methods=['POST'])")
+            body = _expect_json(r, "return a dict")
+            want = {"method": "POST", "args": {"x": "1"}, "json": {"a": [1, 2]}}
+            if body != want:
+                raise _Fail(f"expected {want}, got {body!r}; use request.method, request.args and request.get_json()")
+
+        def echo_get():
+            r = c.request("GET", "/echo")
+            _expect_status(r, 405, "only POST should be allowed on /echo (methods=['POST'])")
+
+        def visits():
+            session = requests.Session()
+            seen = []
+            for _ in range(2):
+                r = session.get(base + "/visit", timeout=TIMEOUT)
+                _expect_status(r, 200, "add @app.route('/visit')")
+                seen.append(r.cookies.get("visits") or session.cookies.get("visits"))
+            if seen != ["1", "2"]:
+                raise _Fail(f"the cookie 'visits' should be 1 then 2 on two visits, got {seen}; read "
+                            "request.cookies.get('visits', '0'), add 1, and response.set_cookie('visits', str(n)) "
+                            "on a make_response(...)")
+
+        def elapsed():
+            for method, path in (("GET", "/hello/Ada"), ("GET", "/no/such/page")):
+                r = c.request(method, path)
+                value = r.headers.get("X-Elapsed-ms")
+                if value is None:
+                    raise _Fail(f"{method} {path} has no X-Elapsed-ms header; in @app.after_request set "
+                                "response.headers['X-Elapsed-ms'] from the time stored in g by @app.before_request")
+                try:
+                    if float(value) < 0:
+                        raise ValueError
+                except ValueError:
+                    raise _Fail(f"X-Elapsed-ms should be a number of milliseconds >= 0, got {value!r}") from None
+
+        c.case("GET /hello/Ada returns the HTML 'Hello, Ada!'", hello)
+        c.case("GET /square/12 returns JSON {'n': 12, 'square': 144}", square)
+        c.case("GET /square/twelve is a 404 (int converter)", converter)
+        c.case("an unknown URL gets a JSON 404 from an error handler", json_404)
+        c.case("POST /echo?x=1 echoes method, query args and JSON body", echo)
+        c.case("GET /echo is 405 Method Not Allowed", echo_get)
+        c.case("GET /visit counts visits in a cookie (1, then 2)", visits)
+        c.case("every response carries X-Elapsed-ms (before_request + g + after_request)", elapsed)
+        return c.report
+
+
+# --------------------------------------------------------------------------- notebook 05
+
+def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
+    """Notebook 05's exercise: a RESTful tasks collection at ``prefix``.
+
+    Creates, replaces and deletes tasks of its own (a task needs a
+    ``title``; ``done`` is a boolean).  Checks the list and its ``done``
+    filter, 201 + Location, PUT (200, 404, 400, 415), DELETE (204, then
+    404), 405 on the collection, JSON error bodies, and that nothing
+    answered 500.
+    """
+    with _target(app_or_url, "check-tasks-api") as base:
+        c = _Checker("check_tasks_api", base)
+        state: dict = {}
+        server_errors: list[str] = []
+        original = c.request
+
+        def request(method, path, **kw):
+            r = original(method, path, **kw)
+            if r.status_code >= 500:
+                server_errors.append(f"{method} {path} -> {r.status_code}")
+            return r
+
+        c.request = request
+
+        def listing():
+            r = c.request("GET", prefix)
+            _expect_status(r, 200, f"add a GET route on {prefix}")
+            body = _expect_json(r, "return the list of tasks as JSON")
+            if not isinstance(body, list):
+                raise _Fail(f"the collection should be a JSON array, got {type(body).__name__}")
+
+        def create():
+            r = c.request("POST", prefix, json={"title": "check: write the PUT route", "done": False})
+            _expect_status(r, 201, "a successful POST answers 201 Created: return task, 201, {'Location': ...}")
+            task = _expect_json(r, "return the new task as JSON")
+            if not isinstance(task, dict) or "id" not in task:
+                raise _Fail(f"the created task should be returned with its id, got {task!r:.120}")
+            location = r.headers.get("Location", "")
+            if not location.rstrip("/").endswith(f"{prefix}/{task['id']}"):
+                raise _Fail(f"the Location header should be the new task's URI {prefix}/{task['id']}, got {location!r}")
+            state["id"], state["url"] = task["id"], f"{prefix}/{task['id']}"
+            got = c.request("GET", state["url"])
+            _expect_status(got, 200, "the URI given in Location must work with GET")
+            if _expect_json(got, "return the task as JSON").get("title") != "check: write the PUT route":
+                raise _Fail(f"GET {state['url']} does not return the task just created: {_describe(got)}")
+
+        def need_task():
+            if "url" not in state:
+                raise _Fail("skipped: creating a task (POST) must work first")
+            return state["url"]
+
+        def done_filter():
+            need_task()
+            r = c.request("GET", prefix, params={"done": "false"})
+            _expect_status(r, 200, "the list should accept ?done=true|false")
+            body = _expect_json(r, "return the filtered list as JSON")
+            if not body or any(t.get("done") is not False for t in body):
+                raise _Fail(f"?done=false should return only tasks with done false (and include the new one), "
+                            f"got {[t.get('done') for t in body][:10]}; compare request.args.get('done') == 'true'")
+            r = c.request("GET", prefix, params={"done": "true"})
+            body = _expect_json(r, "return the filtered list as JSON")
+            if any(t.get("done") is not True for t in body) or any(t.get("id") == state["id"] for t in body):
+                raise _Fail("?done=true should return only tasks with done true; the string 'false' is truthy in "
+                            "Python, so compare with 'true' rather than using bool()")
+            r = c.request("GET", prefix, params={"done": "maybe"})
+            _expect_json_error(r, 400, "reject ?done=maybe with abort(400, ...): only 'true' and 'false' mean something")
+
+        def put_ok():
+            url = need_task()
+            r = c.request("PUT", url, json={"title": "check: PUT done", "done": True})
+            _expect_status(r, 200, f"add @app.put('{prefix}/<int:task_id>') that replaces the task and returns it")
+            body = _expect_json(r, "return the updated task as JSON")
+            if body.get("title") != "check: PUT done" or body.get("done") is not True:
+                raise _Fail(f"the answer should show the new title and done=true, got {body!r:.150}")
+            again = _expect_json(c.request("GET", url), "GET should return JSON")
+            if again.get("title") != "check: PUT done" or again.get("done") is not True:
+                raise _Fail(f"the change was not stored: GET {url} still gives {again!r:.150}")
+
+        def put_missing():
+            need_task()
+            r = c.request("PUT", f"{prefix}/987654321", json={"title": "nobody", "done": False})
+            _expect_json_error(r, 404, "look the task up first and abort(404) when it does not exist")
+
+        def put_invalid():
+            url = need_task()
+            for bad, why in (({"done": True}, "no title"), ({"title": "x", "done": "yes"}, "done is a string"),
+                             (["a", "list"], "not an object")):
+                r = c.request("PUT", url, json=bad)
+                _expect_status(r, 400, f"a body {json.dumps(bad)} ({why}) must be rejected: validate before storing")
+                _expect_json_error(r, 400, "validate the body and abort(400, ...) with a JSON error")
+
+        def put_not_json():
+            url = need_task()
+            r = c.request("PUT", url, data="title=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+            _expect_json_error(r, 415, "when not request.is_json, abort(415): the body must be application/json")
+
+        def delete():
+            url = need_task()
+            r = c.request("DELETE", url)
+            _expect_status(r, 204, "DELETE answers 204 No Content: return '', 204")
+            if r.content:
+                raise _Fail(f"a 204 answer has no body, got {r.content[:60]!r}")
+            r = c.request("GET", url)
+            _expect_json_error(r, 404, "after DELETE the task must be gone (404)")
+
+        def method_not_allowed():
+            r = c.request("DELETE", prefix)
+            _expect_json_error(r, 405, "DELETE on the whole collection is not part of the API: Flask answers 405; "
+                                       "make the error handler answer in JSON")
+            if "Allow" not in r.headers:
+                raise _Fail("a 405 answer should list the allowed methods in an Allow header "
+                            "(keep the headers of the HTTPException: e.get_response().headers)")
+
+        def no_server_errors():
+            for body in ("{not json", "null", '"just a string"', "[]"):
+                c.request("POST", prefix, data=body, headers={"Content-Type": "application/json"})
+            c.request("POST", prefix, data="x", headers={"Content-Type": "text/plain"})
+            c.request("GET", prefix + "/not-a-number")
+            if server_errors:
+                raise _Fail(f"{len(server_errors)} request(s) answered 5xx: {', '.join(server_errors[:4])}; "
+                            "a bad request is the client's fault (4xx), never a 500")
+
+        c.case(f"GET {prefix} returns a JSON array", listing)
+        c.case(f"POST {prefix} answers 201 + Location, and the new task can be read there", create)
+        c.case(f"GET {prefix}?done=false|true filters; ?done=maybe is a JSON 400", done_filter)
+        c.case("PUT replaces a task (200) and the change is stored", put_ok)
+        c.case("PUT on an unknown id is a JSON 404", put_missing)
+        c.case("PUT with an invalid body is a JSON 400", put_invalid)
+        c.case("PUT with a non-JSON body is a JSON 415", put_not_json)
+        c.case("DELETE answers 204 with no body, then the task is 404", delete)
+        c.case(f"DELETE {prefix} is a JSON 405 with an Allow header", method_not_allowed)
+        c.case("no request, however bad, got a 500", no_server_errors)
+        return c.report

@@ -1,0 +1,235 @@
+"""The exercise checkers, each tried on a correct solution and on wrong ones."""
+
+import time
+
+import pytest
+from flask import Flask, Response, abort, g, jsonify, make_response, request
+from werkzeug.exceptions import HTTPException
+
+from helpers import WorkbookError, servers
+from helpers.flask_checks import ACCOUNTS, USERS, check_contract, check_flask_basics, check_tasks_api
+from helpers.tasks_service import create_app
+
+
+def failing(report):
+    return [c.name for c in report.cases if not c.ok]
+
+
+# --------------------------------------------------------------------------- notebook 03
+
+def users_app(*, filter_=True, subcollection=True, xml=True, strict=True, empty_for_unknown=False):
+    app = Flask("users")
+
+    def find(user_id):
+        user = next((u for u in USERS if u["id"] == user_id), None)
+        if user is None:
+            abort(404)
+        return user
+
+    @app.get("/v1/users")
+    def users():
+        name = request.args.get("name")
+        return jsonify([u for u in USERS if not filter_ or name is None or u["name"] == name])
+
+    @app.get("/v1/users/<int:user_id>")
+    def user(user_id):
+        best = request.accept_mimetypes.best_match(["application/json", "application/xml"])
+        if best is None and strict:
+            abort(406)
+        u = find(user_id)
+        if best == "application/xml" and xml:
+            fields = "".join(f"<{k}>{v}</{k}>" for k, v in u.items())
+            return Response(f"<user>{fields}</user>", mimetype="application/xml")
+        return u
+
+    if subcollection:
+        @app.get("/v1/users/<int:user_id>/accounts")
+        def accounts(user_id):
+            if not empty_for_unknown:
+                find(user_id)
+            return jsonify([a for a in ACCOUNTS if a["user_id"] == user_id])
+
+    return app
+
+
+def test_contract_correct():
+    report = check_contract(users_app())
+    assert report.passed, str(report)
+    assert report.score == (8, 8) and "8 of 8" in report._repr_html_()
+
+
+def test_contract_wrong_solutions():
+    assert failing(check_contract(users_app(filter_=False))) == [
+        "GET /v1/users?name=Pepe filters the collection with the query string"]
+    report = check_contract(users_app(subcollection=False, xml=False, strict=False))
+    assert failing(report) == ["GET /v1/users/1/accounts returns the sub-collection of user 1",
+                               "GET /v1/users/99/accounts answers 404",
+                               "GET /v1/users/2 with Accept: application/xml returns XML",
+                               "GET /v1/users/2 with Accept: image/png answers 406 Not Acceptable"]
+    assert "sub-collection route" in report.failures()[0].detail
+    assert failing(check_contract(users_app(empty_for_unknown=True))) == ["GET /v1/users/99/accounts answers 404"]
+    report = check_contract(Flask("empty"))
+    assert report.score == (0, 8) and "add @app.get('/v1/users')" in report.cases[0].detail
+
+
+def test_contract_by_url_and_bad_targets():
+    with servers.serve(users_app(), name="users-by-url") as s:
+        assert check_contract(s.url).passed
+    with pytest.raises(WorkbookError, match="not a base URL"):
+        check_contract("localhost:5000")
+    with pytest.raises(WorkbookError, match="Nothing answers"):
+        check_contract(f"http://127.0.0.1:{servers.free_port()}")
+    with pytest.raises(WorkbookError, match="needs your Flask app"):
+        check_contract(42)
+
+
+# --------------------------------------------------------------------------- notebook 04
+
+def basics_app(*, converter=True, json_errors=True, cookie=True, hooks=True, echo_methods=("POST",)):
+    app = Flask("basics")
+
+    if hooks:
+        @app.before_request
+        def start():
+            g.start = time.perf_counter()
+
+        @app.after_request
+        def stamp(response):
+            response.headers["X-Elapsed-ms"] = f"{(time.perf_counter() - g.start) * 1000:.3f}"
+            return response
+
+    @app.route("/hello/<name>")
+    def hello(name):
+        return f"<h1>Hello, {name}!</h1>"
+
+    if converter:
+        @app.route("/square/<int:n>")
+        def square(n):
+            return {"n": n, "square": n * n}
+    else:
+        @app.route("/square/<n>")
+        def square(n):
+            return {"n": int(n), "square": int(n) ** 2}  # 500 on 'twelve'
+
+    @app.route("/echo", methods=list(echo_methods))
+    def echo():
+        return {"method": request.method, "args": request.args.to_dict(), "json": request.get_json(silent=True)}
+
+    @app.route("/visit")
+    def visit():
+        n = int(request.cookies.get("visits", "0")) + 1
+        response = make_response(f"<p>Visit number {n}</p>")
+        if cookie:
+            response.set_cookie("visits", str(n))
+        return response
+
+    if json_errors:
+        @app.errorhandler(404)
+        def not_found(e):
+            return {"error": "not found", "path": request.path}, 404
+
+    return app
+
+
+def test_basics_correct():
+    assert check_flask_basics(basics_app()).passed
+
+
+def test_basics_wrong_solutions():
+    report = check_flask_basics(basics_app(converter=False, json_errors=False))
+    assert failing(report) == ["GET /square/twelve is a 404 (int converter)",
+                               "an unknown URL gets a JSON 404 from an error handler"]
+    assert "raised an exception (500)" in report.failures()[0].detail
+    report = check_flask_basics(basics_app(cookie=False, hooks=False, echo_methods=("GET", "POST")))
+    assert failing(report) == ["GET /echo is 405 Method Not Allowed",
+                               "GET /visit counts visits in a cookie (1, then 2)",
+                               "every response carries X-Elapsed-ms (before_request + g + after_request)"]
+
+
+# --------------------------------------------------------------------------- notebook 05
+
+def small_tasks_app(*, put=True, validate=True, json_errors=True, truthy_filter=False, status_201=True,
+                    delete_status=204):
+    """A minimal tasks API (in memory) in the style of notebook 05, with switchable mistakes."""
+    app = Flask("tasks-small")
+    tasks = {1: {"id": 1, "title": "seed", "done": True}}
+
+    def body():
+        if not request.is_json:
+            abort(415, "send JSON")
+        data = request.get_json(silent=True)
+        if validate and (not isinstance(data, dict) or not isinstance(data.get("title"), str)
+                         or not isinstance(data.get("done", False), bool)):
+            abort(400, "title (string) required; done must be a boolean")
+        return data
+
+    @app.get("/api/v1/tasks")
+    def list_tasks():
+        done = request.args.get("done")
+        if done is None:
+            return jsonify(list(tasks.values()))
+        if truthy_filter:
+            return jsonify([t for t in tasks.values() if t["done"] == bool(done)])
+        if done not in ("true", "false"):
+            abort(400, "done must be true or false")
+        return jsonify([t for t in tasks.values() if t["done"] == (done == "true")])
+
+    @app.post("/api/v1/tasks")
+    def add():
+        data = body()
+        task_id = max(tasks, default=0) + 1
+        tasks[task_id] = {"id": task_id, "title": data["title"], "done": data.get("done", False)}
+        return tasks[task_id], (201 if status_201 else 200), {"Location": f"/api/v1/tasks/{task_id}"}
+
+    @app.get("/api/v1/tasks/<int:task_id>")
+    def get(task_id):
+        if task_id not in tasks:
+            abort(404)
+        return tasks[task_id]
+
+    if put:
+        @app.put("/api/v1/tasks/<int:task_id>")
+        def replace(task_id):
+            if task_id not in tasks:
+                abort(404)
+            data = body()
+            tasks[task_id] = {"id": task_id, "title": data["title"], "done": data.get("done", False)}
+            return tasks[task_id]
+
+    @app.delete("/api/v1/tasks/<int:task_id>")
+    def delete(task_id):
+        if tasks.pop(task_id, None) is None:
+            abort(404)
+        return ("", 204) if delete_status == 204 else ({"deleted": task_id}, 200)
+
+    if json_errors:
+        @app.errorhandler(HTTPException)
+        def as_json(e):
+            return {"status": e.code, "error": e.name, "message": e.description}, e.code, \
+                {k: v for k, v in e.get_response().headers.items() if k == "Allow"}
+
+    return app
+
+
+def test_tasks_reference_service_and_small_solution_pass(tmp_path):
+    assert check_tasks_api(create_app(tmp_path / "t.db")).passed
+    report = check_tasks_api(small_tasks_app())
+    assert report.passed, str(report)
+
+
+def test_tasks_wrong_solutions():
+    report = check_tasks_api(small_tasks_app(put=False))
+    assert failing(report) == ["PUT replaces a task (200) and the change is stored",
+                               "PUT on an unknown id is a JSON 404",
+                               "PUT with an invalid body is a JSON 400",
+                               "PUT with a non-JSON body is a JSON 415"]
+    assert "405" in report.failures()[0].detail
+    report = check_tasks_api(small_tasks_app(validate=False, json_errors=False))
+    names = failing(report)
+    assert "PUT with an invalid body is a JSON 400" in names and "no request, however bad, got a 500" in names
+    assert f"DELETE /api/v1/tasks is a JSON 405 with an Allow header" in names
+    report = check_tasks_api(small_tasks_app(truthy_filter=True, status_201=False, delete_status=200))
+    assert failing(report)[:2] == ["POST /api/v1/tasks answers 201 + Location, and the new task can be read there",
+                                   "GET /api/v1/tasks?done=false|true filters; ?done=maybe is a JSON 400"]
+    assert "skipped" in report.cases[3].detail  # PUT needs the POST to work
+    assert "DELETE answers 204 with no body, then the task is 404" in failing(report)
