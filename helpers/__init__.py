@@ -22,10 +22,7 @@ __all__ = ["cleanup", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESS
 __version__ = "0.1.0"
 
 if os.environ.get("WORKBOOK_NO_SWEEP") != "1":
-    try:
-        sweep_dead_sessions()
-    except Exception as exc:  # never block an import on housekeeping
-        print(f"(Skipped removing earlier sessions' leftovers: {exc})")
+    cleanup.start_background_sweep()
 
 # A kernel that is shut down normally cleans up even if the notebook did not.
 # The tests turn this off, to prove that every notebook cleans up by itself.

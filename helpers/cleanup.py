@@ -137,12 +137,44 @@ def cleanup(sid: str | None = None, *, quiet: bool = False) -> list[str]:
     created by the workbook, are never touched.
     """
     sid = sid or session.SESSION_ID
+    wait_for_sweep()
     removed: list[str] = []
     for cleaner in cleaners():
         removed += _safely(cleaner.remove, sid) or []
     if not quiet:
         print(f"Clean-up: removed {len(removed)} resource(s)" + (": " + ", ".join(removed) if removed else "."))
     return removed
+
+
+_SWEEP: dict = {}
+
+
+def start_background_sweep() -> None:
+    """Sweep dead sessions in a thread, so that ``import helpers`` returns at once.
+
+    The sweep cannot run inside the import itself: cleaners that import
+    modules from other threads would wait for the package's import lock.
+    """
+    import threading
+
+    def run():
+        try:
+            _SWEEP["result"] = sweep_dead_sessions()
+        except Exception as exc:  # housekeeping must never break a notebook
+            _SWEEP["error"] = exc
+
+    thread = threading.Thread(target=run, name="workbook-sweep", daemon=True)
+    _SWEEP["thread"] = thread
+    thread.start()
+
+
+def wait_for_sweep(timeout: float = 120) -> None:
+    """Wait until the start-up sweep of dead sessions is over."""
+    import threading
+
+    thread = _SWEEP.get("thread")
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
 
 
 def sweep_dead_sessions(*, quiet: bool = False) -> dict[str, list[str]]:

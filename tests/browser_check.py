@@ -106,9 +106,16 @@ def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages
         page.goto(f"{base}/lab/tree/{rel}?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         started = time.monotonic()
+        for _attempt in range(4):  # the first click can land before the kernel is connected
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            try:
+                page.wait_for_function("""() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+                    .some(p => p.innerText.trim() !== '[ ]:' && p.innerText.trim() !== '')""", timeout=15_000)
+                break
+            except Exception:
+                page.keyboard.press("Escape")
         page.wait_for_timeout(1500)
         while time.monotonic() - started < timeout:
             busy = page.locator(".jp-InputArea-prompt", has_text="[*]").count()
@@ -117,6 +124,7 @@ def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages
                 break
             page.wait_for_timeout(500)
         else:
+            page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-timeout.png")))
             raise TimeoutError(f"{rel} was still running after {timeout:g} s in the browser")
         page.wait_for_timeout(1500)  # let widgets and images finish rendering
         summary = page.evaluate("""() => {
