@@ -63,6 +63,11 @@ def test_raw_message_widget(tasks):
     assert wdg.send() is None and "Nothing accepts" in wdg.response_w.value
 
 
+def test_unknown_method_in_constructor_is_refused(tasks):
+    b = hw.RequestBuilder(tasks.url + "/health", method="FETCH")
+    assert b.send() is None and "not an HTTP method" in b.last_error
+
+
 def test_url_anatomy_widget():
     u = hw.UrlAnatomyWidget("http://ejemplo.com/data/api/user/username?kind=alumno")
     assert u.parts.port == 80 and "kind" in u.anatomy_w.value

@@ -164,6 +164,7 @@ class RequestBuilder(_StaticFallback, w.VBox):
         self.send_w.on_click(lambda _: self.send())
         super().__init__([w.HBox([self.method_w, self.url_w, self.send_w]), self.headers_w, self.body_w,
                           self.result_w], layout=w.Layout(border="1px solid #ccc", padding="6px"))
+        self.set(method=method)  # an unknown method is kept, and refused with a sentence when sent
 
     def set(self, *, method: str | None = None, url: str | None = None, headers: str | dict | None = None,
             body: str | None = None) -> "RequestBuilder":
