@@ -1,0 +1,617 @@
+"""Docker images (§2.12.4): layers, building, the build context, tags, registries.
+
+Thin, labelled wrappers over the Docker SDK that return plain data a
+notebook can print or plot:
+
+* :func:`engine_storage` -- the storage-driver part of ``docker info``.
+* :func:`try_pull` -- ``docker pull`` and the engine's real answer.
+* :func:`image_rows`, :func:`container_size_rows` -- ``docker image ls`` and ``docker ps -sa``.
+* :func:`diff_rows`, :func:`commit` -- ``docker diff`` and ``docker commit -a -m``.
+* :func:`build` -- ``docker build -t ... --build-arg ... [-f ...]`` with the session
+  labels, the time it took, which steps came from the cache, and a one-sentence
+  error naming the failing step.
+* :func:`context_size` -- the bytes ``docker build`` sends to the daemon, with
+  or without ``.dockerignore``.
+* :func:`layers`, :func:`plot_layers` -- the layer view (``docker history``).
+* :func:`save`, :func:`load` -- ``docker save -o`` / ``docker load -i``.
+* :func:`start_registry`, :func:`push`, :func:`pull`, :func:`untag`,
+  :func:`catalog` -- a private registry on ``localhost:5000``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import docker_engine, session
+from .docker_storage import workdir
+from .errors import AlreadyInUse, NotFound, WorkbookError, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKERFILES = REPO / "data" / "dockerfiles"
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+human_size = _human
+
+
+def _ours(labels: dict | None) -> bool:
+    return (labels or {}).get(session.SESSION_LABEL) == session.SESSION_ID
+
+
+# --- the engine ------------------------------------------------------------------
+
+def engine_storage() -> dict:
+    """The lines of ``docker info`` about storage: driver, backing file system, counts."""
+    info = docker_engine.client().info()
+    status = dict(info.get("DriverStatus") or [])
+    return {"Server Version": info.get("ServerVersion"), "Storage Driver": info.get("Driver"),
+            "Backing Filesystem": status.get("Backing Filesystem"),
+            "Docker Root Dir": info.get("DockerRootDir"),
+            "Containers": info.get("Containers"), "Running": info.get("ContainersRunning"),
+            "Paused": info.get("ContainersPaused"), "Stopped": info.get("ContainersStopped"),
+            "Images": info.get("Images")}
+
+
+def try_pull(ref: str, *, timeout: float = 30) -> tuple[bool, str]:
+    """``docker pull REF``: (True, digest line) or (False, the engine's error message)."""
+    import docker.errors
+
+    from .errors import WaitTimeout, run_with_timeout
+    from .images import split_ref
+
+    repo, tag = split_ref(ref)
+    try:
+        image = run_with_timeout(lambda: docker_engine.client().images.pull(repo, tag=tag),
+                                 timeout=timeout, what=f"docker pull {ref}")
+    except docker.errors.APIError as exc:
+        return False, str(getattr(exc, "explanation", None) or exc)
+    except WaitTimeout as exc:
+        return False, str(exc)
+    return True, f"Pulled {ref}: {image.id[:19]}"
+
+
+# --- listing ---------------------------------------------------------------------
+
+def _ago(created: float) -> str:
+    seconds = max(0, time.time() - created)
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds)} seconds ago"
+
+
+def image_rows(names: list[str] | None = None, *, session_only: bool = False) -> list[dict]:
+    """``docker image ls`` as rows; only the repositories in ``names`` if given."""
+    cli = docker_engine.client()
+    flt = docker_engine.session_filter() if session_only else None
+    rows = []
+    for summary in cli.api.images(filters=flt):
+        for ref in summary.get("RepoTags") or ["<none>:<none>"]:
+            repo, _, tag = ref.rpartition(":")
+            if names and repo not in names:
+                continue
+            rows.append({"repository": repo, "tag": tag, "image id": summary["Id"].split(":")[1][:12],
+                         "created": _ago(summary.get("Created", 0)), "size": _human(summary.get("Size", 0))})
+    return sorted(rows, key=lambda r: (r["repository"], r["tag"]))
+
+
+def container_size_rows(*, session_only: bool = True) -> list[dict]:
+    """``docker ps -sa``: each container's own layer (SIZE) and the image below it (virtual)."""
+    flt = docker_engine.session_filter() if session_only else None
+    rows = []
+    for c in docker_engine.client().api.containers(all=True, size=True, filters=flt):
+        rows.append({"name": c["Names"][0].lstrip("/"), "image": c["Image"], "status": c["Status"],
+                     "size (writable layer)": _human(c.get("SizeRw") or 0),
+                     "virtual (image + layer)": _human(c.get("SizeRootFs") or 0)})
+    return rows
+
+
+def diff_rows(container) -> list[str]:
+    """``docker diff``: A (added), C (changed), D (deleted) paths of the container's layer."""
+    kinds = {0: "C", 1: "A", 2: "D"}
+    return [f"{kinds.get(d['Kind'], '?')} {d['Path']}" for d in (container.diff() or [])]
+
+
+def commit(container, repository: str, tag: str = "latest", *, author: str = "", message: str = ""):
+    """``docker commit -a AUTHOR -m MESSAGE CONTAINER REPO:TAG``, with the session labels on the image."""
+    import docker.errors
+
+    changes = [f'LABEL {k}="{v}"' for k, v in docker_engine.labels().items()]
+    try:
+        return container.commit(repository=repository, tag=tag, author=author, message=message,
+                                changes=changes)
+    except docker.errors.APIError as exc:
+        raise docker_engine.explain_api_error(exc, f"Committing {container.name}") from None
+
+
+def remove_image(ref: str, *, force: bool = False) -> list[str]:
+    """``docker image rm REF`` (``docker rmi``): returns the engine's Untagged/Deleted lines."""
+    import docker.errors
+
+    try:
+        result = docker_engine.client().api.remove_image(ref, force=force)
+    except docker.errors.ImageNotFound:
+        raise NotFound(f"There is no image {ref!r} here: list them with image_rows().") from None
+    except docker.errors.APIError as exc:
+        if "being used" in str(exc) or "must be forced" in str(exc):
+            raise AlreadyInUse(f"The image {ref!r} is used by a container: remove the container first "
+                               f"(or force, which leaves the container without its image name).") from None
+        raise docker_engine.explain_api_error(exc, f"Removing the image {ref}") from None
+    return [f"{k}: {v}" for item in result for k, v in item.items()]
+
+
+# --- building ----------------------------------------------------------------------
+
+@dataclass
+class BuildResult:
+    """What ``docker build`` did: the image, seconds taken, steps and which came from the cache."""
+
+    image: object
+    tags: list[str]
+    seconds: float
+    steps: list[str] = field(default_factory=list)
+    cached: list[bool] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.image.id
+
+    def summary(self) -> str:
+        n = len(self.steps)
+        return (f"Built {', '.join(self.tags) or self.image.short_id} in {self.seconds:.1f} s: "
+                f"{n} steps, {sum(self.cached)} from the cache.")
+
+    def show_log(self) -> None:
+        print("\n".join(self.log))
+
+
+def _parse_log(lines: list[str]) -> tuple[list[str], list[bool]]:
+    steps, cached = [], []
+    for line in lines:
+        m = re.match(r"Step \d+/\d+ : (.*)", line)
+        if m and m.group(1).upper().startswith("FROM "):
+            continue  # the base image is used, never built: no cache question
+        if m:
+            steps.append(m.group(1))
+            cached.append(False)
+        elif "Using cache" in line and cached:
+            cached[-1] = True
+    return steps, cached
+
+
+def build(path, tag: str | list[str] | None = None, *, dockerfile: str | None = None,
+          buildargs: dict | None = None, nocache: bool = False, extra_labels: dict | None = None,
+          timeout: int = 600) -> BuildResult:
+    """``docker build -t TAG [-t TAG2] [-f FILE] [--build-arg K=V] [--no-cache] PATH``, labelled.
+
+    Raises one sentence naming the failing step when the build fails.
+    """
+    import docker.errors
+
+    path = Path(path)
+    if not path.is_dir():
+        raise NotFound(f"The build context {path} is not a folder: give the folder that holds the Dockerfile.")
+    tags = [tag] if isinstance(tag, str) else list(tag or [])
+    dockerfile_name = dockerfile or "Dockerfile"
+    if not (path / dockerfile_name).is_file():
+        raise NotFound(f"There is no {dockerfile_name} in {path}: write one, or name it with dockerfile=.")
+    cli = docker_engine.client()
+    started = time.monotonic()
+    log: list[str] = []
+    try:
+        image, stream = cli.images.build(
+            path=str(path), tag=tags[0] if tags else None, dockerfile=dockerfile_name,
+            buildargs=buildargs or {}, nocache=nocache, rm=True, forcerm=True, pull=False,
+            network_mode="host", labels={**docker_engine.labels(), **(extra_labels or {})}, timeout=timeout)
+        log = [str(s["stream"]).rstrip("\n") for s in stream if s.get("stream") and s["stream"].strip()]
+    except docker.errors.BuildError as exc:
+        lines = [str(s.get("stream", "")).rstrip() for s in exc.build_log if s.get("stream")]
+        steps = [ln for ln in lines if ln.startswith("Step ")]
+        where = f" at {steps[-1].split(' : ', 1)[0].lower()} ({steps[-1].split(' : ', 1)[-1][:70]})" if steps else ""
+        raise WorkbookError(f"The build failed{where}: {exc.msg.strip()}") from None
+    except docker.errors.APIError as exc:
+        text = str(getattr(exc, "explanation", None) or exc)
+        raise WorkbookError(f"The engine refused the Dockerfile: {text}") from None
+    for extra in tags[1:]:
+        repo, _, t = extra.rpartition(":") if ":" in extra.split("/")[-1] else (extra, "", "latest")
+        image.tag(repo, t or "latest")
+    seconds = time.monotonic() - started
+    steps, cached = _parse_log(log)
+    image.reload()
+    return BuildResult(image, tags, seconds, steps, cached, log)
+
+
+def time_builds(path, tag: str, *, dockerfile: str | None = None, buildargs: dict | None = None) -> dict:
+    """Build twice: cold (``--no-cache``) then again with the cache; return both results."""
+    cold = build(path, tag, dockerfile=dockerfile, buildargs=buildargs, nocache=True)
+    cached = build(path, tag, dockerfile=dockerfile, buildargs=buildargs)
+    return {"cold": cold, "cached": cached}
+
+
+def plot_build_times(results: dict[str, BuildResult], title: str = "Building the same Dockerfile twice"):
+    """Bar chart of build seconds (e.g. cold versus cached)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = list(results)
+    secs = [results[n].seconds for n in names]
+    bars = ax.bar(names, secs, color=["#cf6a2a", "#2b8cbe", "#41ab5d"][: len(names)])
+    for bar, n in zip(bars, names):
+        r = results[n]
+        ax.annotate(f"{r.seconds:.1f} s\n{sum(r.cached)}/{len(r.steps)} steps cached",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("build time (s)")
+    ax.set_xlabel("build")
+    ax.set_ylim(0, max(secs) * 1.35)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# --- the build context ----------------------------------------------------------------
+
+def read_dockerignore(path) -> list[str]:
+    """The patterns of ``PATH/.dockerignore`` (comments and blank lines dropped)."""
+    file = Path(path) / ".dockerignore"
+    if not file.exists():
+        return []
+    return [ln.strip() for ln in file.read_text().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def context_size(path, *, use_dockerignore: bool = True) -> dict:
+    """Bytes (and files) ``docker build PATH`` sends to the daemon, as the SDK/CLI tars them."""
+    from docker.utils.build import exclude_paths, tar
+
+    path = Path(path)
+    patterns = read_dockerignore(path) if use_dockerignore else []
+    files = [f for f in exclude_paths(str(path), list(patterns)) if (path / f).is_file()]
+    fh = tar(str(path), exclude=list(patterns))
+    try:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+    finally:
+        fh.close()
+    return {"bytes": size, "files": len(files), "size": _human(size), "patterns": patterns}
+
+
+def cluttered_context(source, *, junk_mb: int = 8) -> Path:
+    """A copy of the context ``source`` with temporary files the chapter's .dockerignore excludes.
+
+    Adds ``temp1/`` at the top (``temp?``), ``www/temp-upload.bin`` (``*/temp*``)
+    and ``www/img/tempcache.bin`` (``*/*/temp*``), ``junk_mb`` MB each.
+    """
+    source = Path(source)
+    target = workdir("contexts") / source.name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    block = os.urandom(1_000_000)
+    for rel in ("temp1/session.log", "www/temp-upload.bin", "www/img/tempcache.bin"):
+        file = target / rel
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "wb") as fh:
+            for _ in range(junk_mb):
+                fh.write(block)
+    return target
+
+
+# --- layers -------------------------------------------------------------------------
+
+@dataclass
+class Layer:
+    instruction: str
+    size: int
+    created: int
+    image_id: str
+
+
+def _instruction(created_by: str, comment: str) -> str:
+    text = (created_by or "").strip()
+    if not text:
+        return "(base root file system: " + (comment or "imported") + ")"
+    text = re.sub(r"^\|\d+ (?:\S+=\S* )*", "", text)  # build args prefixed to RUN
+    if text.startswith("/bin/sh -c #(nop)"):
+        return re.sub(r"\s+", " ", text[len("/bin/sh -c #(nop)"):]).strip()
+    if text.startswith("/bin/sh -c "):
+        return "RUN " + text[len("/bin/sh -c "):]
+    return text
+
+
+def layers(image) -> list[Layer]:
+    """``docker history IMAGE``, oldest first: the instruction behind each layer and its size."""
+    import docker.errors
+
+    if isinstance(image, str):
+        try:
+            image = docker_engine.client().images.get(image)
+        except docker.errors.ImageNotFound:
+            raise NotFound(f"There is no image {image!r} here: build or pull it first.") from None
+    out: list[Layer] = []
+    for h in reversed(image.history()):
+        layer = Layer(_instruction(h.get("CreatedBy", ""), h.get("Comment", "")), int(h.get("Size") or 0),
+                      int(h.get("Created") or 0), (h.get("Id") or "<missing>").replace("sha256:", "")[:12])
+        # build(labels=...) adds one LABEL step per workbook label: show them as one.
+        if layer.instruction.startswith(f"LABEL {session.WORKBOOK_LABEL}"):
+            layer.instruction = f"LABEL {session.WORKBOOK_LABEL}.* (the workbook's session labels)"
+            if out and out[-1].instruction == layer.instruction:
+                out[-1] = layer
+                continue
+        out.append(layer)
+    return out
+
+
+def layer_rows(image) -> list[dict]:
+    """``docker history`` as rows, oldest first (the workbook's own labels merged into one row)."""
+    return [{"#": i, "size": _human(layer.size), "instruction": layer.instruction[:90]}
+            for i, layer in enumerate(layers(image))]
+
+
+def plot_layers(image, *, title: str | None = None):
+    """The layer view: one bar per layer (oldest at the bottom), size on a log axis, instruction as label.
+
+    Layers of 0 bytes only change metadata (CMD, ENV, LABEL...): they are
+    drawn as a small grey mark.
+    """
+    import matplotlib.pyplot as plt
+
+    name = image if isinstance(image, str) else ((image.tags or [image.short_id])[0])
+    rows = layers(image)
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.4))
+    y = list(range(len(rows)))
+    floor = 1.0
+    sizes = [max(r.size, floor) for r in rows]
+    colours = ["#2b8cbe" if r.size > 0 else "#bdbdbd" for r in rows]
+    ax.barh(y, sizes, color=colours, left=0)
+    labels = [(r.instruction if len(r.instruction) <= 60 else r.instruction[:57] + "...") for r in rows]
+    ax.set_yticks(y, labels, fontsize=8, family="monospace")
+    ax.set_xscale("log")
+    top = max(sizes) * 30
+    ax.set_xlim(floor, top)
+    for yi, r in zip(y, rows):
+        ax.text(max(r.size, floor) * 1.15, yi, _human(r.size) if r.size else "0 B (metadata only)",
+                va="center", fontsize=8)
+    ax.set_xlabel("layer size (bytes, log scale)")
+    ax.set_title(title or f"Layers of {name}: oldest at the bottom, total {_human(sum(r.size for r in rows))}")
+    fig.tight_layout()
+    return fig
+
+
+# --- save and load ---------------------------------------------------------------------
+
+def save(ref: str, path) -> dict:
+    """``docker image save -o PATH REF``: write the image (all its layers) to a tar file."""
+    import docker.errors
+
+    from .images import split_ref
+
+    try:
+        image = docker_engine.client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        raise NotFound(f"There is no image {ref!r} to save.") from None
+    path = Path(path)
+    repo, t = split_ref(ref)
+    with open(path, "wb") as fh:
+        for chunk in image.save(named=f"{repo}:{t}"):
+            fh.write(chunk)
+    return {"file": path, "bytes": path.stat().st_size, "size": _human(path.stat().st_size)}
+
+
+def load(path) -> list[str]:
+    """``docker image load -i PATH``: returns the tags (or ids) loaded."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"There is no file {path} to load: save an image first.")
+    with open(path, "rb") as fh:
+        loaded = docker_engine.client().images.load(fh.read())
+    return [(img.tags or [img.short_id])[0] for img in loaded]
+
+
+# --- a private registry ----------------------------------------------------------------
+
+@dataclass
+class Registry:
+    container: object
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
+def _registry_port(container) -> int | None:
+    ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    for binding in ports.get("5000/tcp") or []:
+        return int(binding["HostPort"])
+    return None
+
+
+def start_registry(port: int | None = 5000, *, name: str = "registry", fallback_to_free_port: bool = True,
+                   timeout: float = 30) -> Registry:
+    """``docker run -d -p PORT:5000 --name registry registry:2``, then wait until it answers.
+
+    Reuses this session's running registry.  When host port ``port`` is taken,
+    uses a free port instead (``fallback_to_free_port``) or raises one sentence.
+    """
+    import docker.errors
+    import requests
+
+    cli = docker_engine.client()
+    for c in cli.containers.list(filters=docker_engine.session_filter()):
+        if c.labels.get("org.cloud-workbook.role") == "registry" and c.status == "running":
+            reg = Registry(c, _registry_port(c))
+            if port is None or reg.port == port or fallback_to_free_port:
+                return reg
+    try:
+        other = cli.containers.get(name)
+        if _ours(other.labels):
+            other.remove(force=True, v=True)
+        else:
+            name = session.resource_name(name)
+    except docker.errors.NotFound:
+        pass
+    chosen = port
+    if port is not None and not _port_free(port):
+        if not fallback_to_free_port:
+            raise AlreadyInUse(f"Host port {port} is already taken (another registry or service listens there): "
+                               f"stop it, or start the registry on another port (port=None picks a free one).")
+        print(f"Host port {port} is taken on this machine, so the registry gets a free port instead.")
+        chosen = None
+    from .servers import free_port
+    chosen = chosen or free_port("0.0.0.0")
+    container = docker_engine.run("registry:2", detach=True, name=name, ports={"5000/tcp": chosen}, quiet=True,
+                                  labels={"org.cloud-workbook.role": "registry"},
+                                  mounts=[_anon("/var/lib/registry")])
+    reg = Registry(container, chosen)
+    wait_for(lambda: requests.get(reg.url + "/v2/", timeout=2).status_code == 200, timeout=timeout,
+             what=f"the registry to answer on {reg.address}", interval=0.2)
+    return reg
+
+
+def _anon(target: str):
+    from docker.types import Mount
+
+    return Mount(target, None, type="volume", labels=docker_engine.labels())
+
+
+def catalog(registry: Registry) -> dict:
+    """The registry's own REST API: ``GET /v2/_catalog`` and the tags of each repository."""
+    import requests
+
+    repos = requests.get(registry.url + "/v2/_catalog", timeout=5).json().get("repositories") or []
+    return {r: requests.get(f"{registry.url}/v2/{r}/tags/list", timeout=5).json().get("tags") for r in repos}
+
+
+def tag(source: str, target: str):
+    """``docker tag SOURCE TARGET``."""
+    import docker.errors
+
+    from .images import split_ref
+
+    try:
+        image = docker_engine.client().images.get(source)
+    except docker.errors.ImageNotFound:
+        raise NotFound(f"There is no image {source!r} to tag.") from None
+    repo, t = split_ref(target)
+    image.tag(repo, t)
+    return image
+
+
+def _stream(lines, what: str) -> list[str]:
+    out: list[str] = []
+    for item in lines:
+        if item.get("error"):
+            raise WorkbookError(f"{what} failed: {item['error']}")
+        status = item.get("status")
+        if status and not item.get("progressDetail", {}).get("current"):
+            out.append((item.get("id", "") + ": " if item.get("id") else "") + status)
+    return out
+
+
+def push(ref: str) -> list[str]:
+    """``docker push REF``: the per-layer lines the engine reports (Pushed, Layer already exists...)."""
+    from .images import split_ref
+
+    repo, t = split_ref(ref)
+    return _stream(docker_engine.client().api.push(repo, tag=t, stream=True, decode=True), f"Pushing {ref}")
+
+
+def pull(ref: str) -> list[str]:
+    """``docker pull REF``: the per-layer lines (Already exists, Pull complete...) and the status."""
+    from .images import split_ref
+
+    repo, t = split_ref(ref)
+    return _stream(docker_engine.client().api.pull(repo, tag=t, stream=True, decode=True), f"Pulling {ref}")
+
+
+# --- the chapter's examples and the tasks service --------------------------------------
+
+def example(name: str) -> Path:
+    """The folder ``data/dockerfiles/NAME`` (a build context)."""
+    path = DOCKERFILES / name
+    if not path.is_dir():
+        raise NotFound(f"There is no example {name!r}; there are: "
+                       + ", ".join(sorted(p.name for p in DOCKERFILES.iterdir() if p.is_dir())))
+    return path
+
+
+def tasks_service_context() -> Path:
+    """A build context for the tasks service: its Dockerfile plus ``helpers/tasks_service.py``.
+
+    The service is one module of this package; the image needs only that file
+    (and an empty ``helpers/__init__.py``), not the whole workbook.
+    """
+    source = example("tasks-service")
+    target = workdir("contexts") / "tasks-service"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    (target / "helpers").mkdir(exist_ok=True)
+    (target / "helpers" / "__init__.py").write_text("")
+    shutil.copy(REPO / "helpers" / "tasks_service.py", target / "helpers" / "tasks_service.py")
+    return target
+
+
+def context_copy(name: str) -> Path:
+    """A scratch copy of the example ``name`` in this session's folder, to edit freely."""
+    target = workdir("contexts") / name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(example(name), target)
+    return target
+
+
+def add_context() -> Path:
+    """The ``add/`` example plus a local tar file (``site.tar``, the PHP example's www folder)."""
+    import tarfile
+
+    target = context_copy("add")
+    with tarfile.open(target / "site.tar", "w") as tar:
+        tar.add(example("myphp") / "www", arcname="www")
+    return target
+
+
+def serve_file(path, *, name: str = "downloads"):
+    """Serve one file over HTTP on 127.0.0.1 (a stand-in for http://example.com/last_version.tar)."""
+    from .servers import serve
+
+    path = Path(path)
+    data = path.read_bytes()
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO") == "/" + path.name:
+            start_response("200 OK", [("Content-Type", "application/x-tar"), ("Content-Length", str(len(data)))])
+            return [data]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    server = serve(app, name=name)
+    server.file_url = f"http://127.0.0.1:{server.port}/{path.name}"
+    return server

@@ -1,0 +1,475 @@
+"""Docker storage (§2.12.3): the container layer, volumes, bind mounts, backups.
+
+Everything here goes through the Docker SDK and labels what it creates with
+the session (:func:`helpers.docker_engine.labels`), so that
+``helpers.cleanup()`` removes it and nothing else:
+
+* :func:`create_volume` / :func:`anonymous_volume` make named and anonymous
+  volumes *with* the session labels (an anonymous volume that Docker makes
+  for ``-v /data`` carries no labels; one made through a ``Mount`` does).
+* :func:`sh` runs one shell command in a throw-away ``debian`` container and
+  returns its output: the notebook's stand-in for ``docker run -it ... bash``.
+* :func:`start_database` runs MariaDB with its data in a volume and waits,
+  with a timeout, until it answers; :func:`sql` runs a query in it.
+* :func:`backup` / :func:`restore` do the chapter's ``--volumes-from`` + tar.
+* :func:`measure_write_throughput` writes the same data to the container
+  layer, a volume and a bind mount and reports MB/s; :func:`plot_throughput`.
+* :func:`prune_session_volumes` is ``docker volume prune`` limited by a
+  label filter to this session's volumes.
+
+Host folders used for bind mounts and backup files live in
+``.workbook/<session>/`` of the workbook folder (ignored by git); they are
+removed by :func:`remove_workdir` and by ``helpers.cleanup()``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import docker_engine, session
+from .cleanup import Cleaner
+from .errors import AlreadyInUse, NotFound, WaitTimeout, WorkbookError, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+VOLUMES_DIR = "/var/lib/docker/volumes"
+
+
+# --- host folders ------------------------------------------------------------------
+
+def workdir(*parts: str, sid: str | None = None) -> Path:
+    """A host folder owned by this session: ``.workbook/<session>/<parts>`` (created)."""
+    path = REPO / ".workbook" / (sid or session.SESSION_ID)
+    for part in parts:
+        path = path / part
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _rmtree(path: Path) -> None:
+    try:
+        shutil.rmtree(path)
+    except PermissionError:
+        # Files written as root by a container into a bind mount: let a
+        # container (root inside) delete them.
+        docker_engine.run("debian", ["rm", "-rf", "/target/" + path.name], remove=True, quiet=True,
+                          volumes={str(path.parent): {"bind": "/target", "mode": "rw"}})
+        shutil.rmtree(path, ignore_errors=True)
+    except FileNotFoundError:
+        pass
+
+
+def remove_workdir(sid: str | None = None) -> list[str]:
+    """Delete the session's host folder (bind mounts, backup files)."""
+    path = REPO / ".workbook" / (sid or session.SESSION_ID)
+    if not path.exists():
+        return []
+    _rmtree(path)
+    return [f"folder {path.relative_to(REPO)}"]
+
+
+def _dir_owners() -> set[str]:
+    base = REPO / ".workbook"
+    return {p.name for p in base.iterdir() if re.fullmatch(r"[0-9a-f]{8}", p.name)} if base.is_dir() else set()
+
+
+def _dir_leftovers(sid: str) -> list[str]:
+    path = REPO / ".workbook" / sid
+    return [f"folder {path.relative_to(REPO)}"] if path.exists() else []
+
+
+#: Clean-up of the session's host folders (listed in helpers.cleanup.CLEANER_MODULES).
+CLEANER = Cleaner("storage-folders", _dir_owners, _dir_leftovers, remove_workdir)
+
+
+# --- volumes -------------------------------------------------------------------
+
+def _is_ours(labels: dict | None) -> bool:
+    return (labels or {}).get(session.SESSION_LABEL) == session.SESSION_ID
+
+
+def create_volume(name: str, *, driver: str = "local", driver_opts: dict | None = None):
+    """``docker volume create [--driver D] [-o k=v] NAME``, labelled; reuses this session's volume."""
+    import docker.errors
+
+    cli = docker_engine.client()
+    try:
+        existing = cli.volumes.get(name)
+    except docker.errors.NotFound:
+        existing = None
+    if existing is not None:
+        if not _is_ours(existing.attrs.get("Labels")):
+            raise AlreadyInUse(f"A volume named {name!r} already exists and was not created by this notebook: "
+                               f"pick another name, so that clean-up never deletes someone else's data.")
+        return existing
+    try:
+        return cli.volumes.create(name=name, driver=driver, driver_opts=driver_opts or {},
+                                  labels=docker_engine.labels())
+    except docker.errors.APIError as exc:
+        raise docker_engine.explain_api_error(exc, f"Creating the volume {name!r}") from None
+
+
+def anonymous_volume(target: str, *, read_only: bool = False):
+    """A ``Mount`` for a new anonymous volume at ``target`` (like ``-v /data``), with the session labels."""
+    from docker.types import Mount
+
+    return Mount(target, None, type="volume", read_only=read_only, labels=docker_engine.labels())
+
+
+def get_volume(name: str):
+    """The volume called ``name`` (``docker volume inspect``), or a clear :class:`NotFound`."""
+    import docker.errors
+
+    try:
+        return docker_engine.client().volumes.get(name)
+    except docker.errors.NotFound:
+        raise NotFound(f"There is no volume called {name!r}: create it with create_volume({name!r}) "
+                       f"or list them with list_volumes().") from None
+
+
+def list_volumes(*, session_only: bool = True) -> list[dict]:
+    """``docker volume ls`` as rows (name, driver, mountpoint, used by); this session's by default."""
+    cli = docker_engine.client()
+    flt = docker_engine.session_filter() if session_only else None
+    users: dict[str, list[str]] = {}
+    for c in cli.containers.list(all=True):
+        for m in c.attrs.get("Mounts", []):
+            if m.get("Type") == "volume":
+                users.setdefault(m.get("Name"), []).append(c.name)
+    rows = []
+    for v in cli.volumes.list(filters=flt):
+        name = v.name
+        rows.append({"name": name if len(name) < 30 else name[:12] + "… (anonymous)",
+                     "driver": v.attrs.get("Driver"), "mountpoint": v.attrs.get("Mountpoint"),
+                     "used by": ", ".join(users.get(name, [])) or "-"})
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def show_table(rows: list[dict], empty: str = "(nothing)") -> None:
+    """Print rows of dicts as an aligned text table (readable in any output)."""
+    if not rows:
+        print(empty)
+        return
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
+    print("  ".join(k.upper().ljust(widths[k]) for k in keys))
+    for r in rows:
+        print("  ".join(str(r.get(k, "")).ljust(widths[k]) for k in keys))
+
+
+def host_listing(volume_name: str) -> list[str]:
+    """The files in a volume's folder on the host (its Mountpoint), read directly (needs root)."""
+    mountpoint = Path(get_volume(volume_name).attrs["Mountpoint"])
+    try:
+        return sorted(p.name for p in mountpoint.iterdir())
+    except PermissionError:
+        raise WorkbookError(f"Only root may read {mountpoint} on the host (Docker owns that folder); "
+                            f"look at the volume from a container instead: sh('ls /v', volumes=...).") from None
+
+
+def remove_volume(name: str, *, missing_ok: bool = True) -> bool:
+    """``docker volume rm NAME``: refuses (one sentence) while a container uses it.
+
+    Returns False when there was no such volume (so that re-running a cell works).
+    """
+    import docker.errors
+
+    try:
+        volume = get_volume(name)
+    except NotFound:
+        if missing_ok:
+            return False
+        raise
+    if not _is_ours(volume.attrs.get("Labels")):
+        raise WorkbookError(f"The volume {name!r} was not created by this notebook: it is left alone.")
+    try:
+        volume.remove()
+        return True
+    except docker.errors.APIError as exc:
+        if "in use" in str(exc):
+            raise AlreadyInUse(f"The volume {name!r} is still used by a container: remove that container "
+                               f"first (docker rm), then the volume.") from None
+        raise docker_engine.explain_api_error(exc, f"Removing the volume {name!r}") from None
+
+
+def prune_session_volumes() -> list[str]:
+    """``docker volume prune --filter label=<this session>``: unused volumes of this session only."""
+    result = docker_engine.client().volumes.prune(filters=docker_engine.session_filter())
+    return result.get("VolumesDeleted") or []
+
+
+def try_install_plugin(name: str = "vieux/sshfs") -> str:
+    """Try ``docker plugin install --grant-all-permissions NAME`` and return what happened, in words."""
+    import docker.errors
+
+    cli = docker_engine.client()
+    try:
+        plugin = cli.plugins.install(name)
+    except docker.errors.APIError as exc:
+        return f"The engine could not install the plugin {name}: {getattr(exc, 'explanation', None) or exc}"
+    except Exception as exc:  # the SDK streams the privileges request and may fail on its own
+        return f"The engine could not install the plugin {name}: {exc}"
+    # It worked (a registry answered): remove it again, it is not the lesson's to keep.
+    try:
+        plugin.disable(force=True)
+        plugin.remove(force=True)
+    except docker.errors.APIError:
+        pass
+    return f"The plugin {name} was installed (and removed again): a registry answered."
+
+
+# --- running commands with mounts ------------------------------------------------
+
+def remove_container(name: str) -> bool:
+    """``docker rm -f NAME`` for a container of this session; False if it was already gone.
+
+    Like ``docker rm`` without ``-v``: named volumes stay, and so do anonymous ones.
+    """
+    import docker.errors
+
+    try:
+        container = docker_engine.client().containers.get(name)
+    except docker.errors.NotFound:
+        return False
+    if not _is_ours(container.labels):
+        raise WorkbookError(f"The container {name!r} was not created by this notebook: it is left alone.")
+    container.remove(force=True)
+    return True
+
+
+def sh(command: str, *, image: str = "debian", name: str | None = None, keep: bool = False,
+       user: str | None = None, **kwargs) -> str:
+    """Run ``bash -c COMMAND`` in a new container and return its output (stdout and stderr).
+
+    ``volumes=`` / ``mounts=`` / ``volumes_from=`` are those of ``docker run``.
+    With ``keep=True`` the stopped container stays (named ``name``) so that
+    ``--volumes-from`` or ``docker diff`` can use it; otherwise it is removed.
+    """
+    import docker.errors
+
+    cli = docker_engine.client()
+    if name:
+        try:
+            old = cli.containers.get(name)
+            if not _is_ours(old.labels):
+                raise AlreadyInUse(f"A container named {name!r} exists and was not created by this notebook: "
+                                   f"choose another name.")
+            old.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+    container = docker_engine.run(image, ["bash", "-c", command], detach=True, name=name, user=user,
+                                  quiet=True, **kwargs)
+    try:
+        result = container.wait(timeout=120)
+        output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+    finally:
+        if not keep:
+            container.remove(force=True, v=True)
+    if result.get("StatusCode"):
+        last = output.strip().splitlines()[-1:] or ["(no output)"]
+        raise WorkbookError(f"The command exited with code {result['StatusCode']}: {last[0]}")
+    return output
+
+
+def host_user() -> str:
+    """``uid:gid`` of this kernel, for containers that write into a host folder."""
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+# --- a database whose data live in a volume ------------------------------------
+
+DB_PASSWORD = "workbook"
+
+
+def start_database(name: str = "db", volume: str = "dbdata", *, database: str = "shop",
+                   timeout: float = 90):
+    """Run MariaDB with its data folder (/var/lib/mysql) in ``volume`` and wait until it answers.
+
+    Re-running reuses this session's running container of that name.
+    """
+    import docker.errors
+
+    cli = docker_engine.client()
+    create_volume(volume)
+    try:
+        container = cli.containers.get(name)
+        if not _is_ours(container.labels):
+            raise AlreadyInUse(f"A container named {name!r} exists and was not created by this notebook: "
+                               f"choose another name.")
+        if container.status != "running":
+            container.remove(force=True, v=True)
+            container = None
+    except docker.errors.NotFound:
+        container = None
+    if container is None:
+        container = docker_engine.run(
+            "mariadb", detach=True, name=name, quiet=True,
+            environment={"MARIADB_ROOT_PASSWORD": DB_PASSWORD, "MARIADB_DATABASE": database},
+            volumes={volume: {"bind": "/var/lib/mysql", "mode": "rw"}})
+    wait_database(container, timeout=timeout)
+    return container
+
+
+def wait_database(container, *, timeout: float = 90) -> float:
+    """Wait until MariaDB in ``container`` answers a ping; returns the seconds waited."""
+    started = time.monotonic()
+
+    def ready():
+        container.reload()
+        if container.status != "running":
+            tail = container.logs(tail=3).decode(errors="replace").strip().splitlines()
+            raise WorkbookError(f"The database container stopped while starting: {(tail or ['no log'])[-1]}")
+        return container.exec_run(["mariadb-admin", "ping", "--silent"]).exit_code == 0
+
+    wait_for(ready, timeout=timeout, what=f"MariaDB in {container.name} to accept connections", interval=0.3)
+    return time.monotonic() - started
+
+
+def sql(container, query: str, *, database: str | None = None) -> list[tuple[str, ...]]:
+    """Run SQL with the ``mariadb`` client inside the container; return the rows (tab-separated text)."""
+    argv = ["mariadb", "-uroot", "--batch", "--skip-column-names", "-e", query]
+    if database:
+        argv.insert(1, database)
+    result = container.exec_run(argv)
+    text = result.output.decode(errors="replace")
+    if result.exit_code != 0:
+        raise WorkbookError(f"MariaDB refused the query: {text.strip().splitlines()[-1] if text.strip() else 'no message'}")
+    return [tuple(line.split("\t")) for line in text.splitlines() if line]
+
+
+# --- backup and restore ------------------------------------------------------------
+
+def backup(source_container: str, path: str = "/data", *, backup_dir: Path | None = None,
+           file: str = "backup.tar") -> tuple[Path, str]:
+    """``docker run --rm --volumes-from SRC -v DIR:/backup debian tar cvf /backup/FILE PATH``.
+
+    Returns the tar file on the host and tar's listing.
+    """
+    backup_dir = Path(backup_dir or workdir("backup"))
+    output = sh(f"tar cvf /backup/{file} {path}", volumes_from=[source_container],
+                volumes={str(backup_dir): {"bind": "/backup", "mode": "rw"}})
+    return backup_dir / file, output
+
+
+def restore(target_container: str, path: str = "/data2", *, backup_dir: Path | None = None,
+            file: str = "backup.tar") -> str:
+    """Restore a backup into a new anonymous volume at ``path`` of a new container ``target_container``.
+
+    ``docker run -v PATH --name TARGET -v DIR:/backup debian bash -c "cd PATH && tar xvf /backup/FILE --strip 1"``;
+    the container stays (stopped) so that its volume can be reached with ``--volumes-from``.
+    """
+    backup_dir = Path(backup_dir or workdir("backup"))
+    if not (backup_dir / file).exists():
+        raise NotFound(f"There is no backup file {backup_dir / file}: run backup(...) first.")
+    return sh(f"cd {path} && tar xvf /backup/{file} --strip 1", name=target_container, keep=True,
+              mounts=[anonymous_volume(path)],
+              volumes={str(backup_dir): {"bind": "/backup", "mode": "ro"}})
+
+
+# --- write throughput -----------------------------------------------------------
+
+@dataclass
+class Throughput:
+    """Write speeds measured in one container, per target (``layer``, ``volume``, ``bind mount``)."""
+
+    mb: int
+    repeats: int
+    big_file: dict[str, list[float]] = field(default_factory=dict)     # MB/s per repetition
+    small_files: dict[str, list[float]] = field(default_factory=dict)  # files/s per repetition
+    seconds: float = 0.0
+
+    def median(self, target: str) -> float:
+        return statistics.median(self.big_file[target])
+
+    def rows(self) -> list[dict]:
+        return [{"target": t, "big file MB/s (median)": f"{statistics.median(v):.0f}",
+                 "min-max": f"{min(v):.0f}-{max(v):.0f}",
+                 "small files/s (median)": f"{statistics.median(self.small_files[t]):.0f}"}
+                for t, v in self.big_file.items()]
+
+
+_BENCH = r"""
+set -e
+mkdir -p /layer
+for r in $(seq 1 {repeats}); do
+  for t in layer:/layer volume:/vol bind:/bind; do
+    name=${{t%%:*}}; dir=${{t#*:}}
+    s=$EPOCHREALTIME
+    dd if=/dev/zero of=$dir/big bs=1M count={mb} conv=fsync status=none
+    e=$EPOCHREALTIME
+    echo "big $name $s $e"
+    rm -f $dir/big
+    mkdir -p $dir/many
+    s=$EPOCHREALTIME
+    for i in $(seq 1 {files}); do echo "$i" > $dir/many/$i; done
+    sync -f $dir/many
+    e=$EPOCHREALTIME
+    echo "small $name $s $e"
+    rm -rf $dir/many
+  done
+done
+"""
+
+TARGET_NAMES = {"layer": "container layer", "volume": "volume", "bind": "bind mount"}
+
+
+def measure_write_throughput(*, mb: int = 128, repeats: int = 5, files: int = 500) -> Throughput:
+    """Write ``mb`` MiB with fsync (and ``files`` small files) to each target, ``repeats`` times.
+
+    One ``debian`` container writes to its own layer (``/layer``), to a
+    session volume (``/vol``) and to a host folder (``/bind``), in turns so
+    that all three see the same disk conditions; bash's ``$EPOCHREALTIME``
+    times each write inside the container.
+    """
+    volume = create_volume(session.resource_name("bench"))
+    bind = workdir("bench")
+    started = time.monotonic()
+    out = sh(_BENCH.format(mb=mb, repeats=repeats, files=files),
+             volumes={volume.name: {"bind": "/vol", "mode": "rw"}, str(bind): {"bind": "/bind", "mode": "rw"}})
+    result = Throughput(mb=mb, repeats=repeats, seconds=time.monotonic() - started)
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        kind, name, s, e = parts
+        elapsed = max(float(e) - float(s), 1e-6)
+        label = TARGET_NAMES[name]
+        if kind == "big":
+            result.big_file.setdefault(label, []).append(mb * 1.048576 / elapsed)  # MB (10^6 bytes)/s
+        else:
+            result.small_files.setdefault(label, []).append(files / elapsed)
+    volume.remove(force=True)
+    _rmtree(bind)
+    if len(result.big_file) != 3:
+        raise WorkbookError(f"The measurement produced no numbers; the container said: {out.strip()[-200:]}")
+    return result
+
+
+def plot_throughput(result: Throughput):
+    """Two bar charts: big-file MB/s and small files/s per target, with min-max whiskers."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    colours = ["#8c6bb1", "#2b8cbe", "#41ab5d"]
+    for ax, data, unit, title in (
+            (axes[0], result.big_file, "MB/s", f"Writing one {result.mb} MiB file (fsync)"),
+            (axes[1], result.small_files, "files/s", "Creating many small files")):
+        names = list(data)
+        med = [statistics.median(data[n]) for n in names]
+        low = [m - min(data[n]) for m, n in zip(med, names)]
+        high = [max(data[n]) - m for m, n in zip(med, names)]
+        bars = ax.bar(names, med, yerr=[low, high], capsize=6, color=colours)
+        for bar, m in zip(bars, med):
+            ax.annotate(f"{m:.0f}", (bar.get_x() + bar.get_width() / 2, m), ha="center", va="bottom",
+                        xytext=(12, 2), textcoords="offset points", fontsize=9)
+        ax.set_title(title)
+        ax.set_ylabel(f"write speed ({unit}, median of {result.repeats})")
+        ax.set_xlabel("where the container writes")
+    fig.suptitle("Write throughput measured on this machine (whiskers: min to max)")
+    fig.tight_layout()
+    return fig
