@@ -48,8 +48,8 @@ def main(argv: list[str]) -> int:
         guest = importlib.import_module("helpers.guest")
     except ImportError:
         guest = None
-    if guest is not None and hasattr(guest, "ensure_guest"):
-        ok &= _step("tiny guest", lambda: str(guest.ensure_guest()))
+    if guest is not None and hasattr(guest, "ensure"):
+        ok &= _step("tiny guest", lambda: f"kernel {guest.ensure().kernel_version}")
     _step("KVM probe", lambda: "usable" if envcheck.kvm_usable() else
           f"not usable ({envcheck.kvm_probe()['reason']}); guests use TCG")
     return 0  # missing pieces are reported by the notebooks' banners

@@ -1,0 +1,50 @@
+"""Images by the chapter's names, with no registry: local, else pulled, else built here."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from helpers import docker_engine, images, session
+from helpers.errors import WorkbookError
+
+pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
+
+
+def test_split_ref():
+    assert images.split_ref("debian") == ("debian", "latest")
+    assert images.split_ref("registry:2") == ("registry", "2")
+    assert images.split_ref("localhost:5000/mydebian") == ("localhost:5000/mydebian", "latest")
+    assert images.split_ref("localhost:5000/mydebian:v1") == ("localhost:5000/mydebian", "v1")
+
+
+def test_the_base_images_exist_and_a_warm_ensure_takes_under_a_second():
+    for name in images.BASE_IMAGES if hasattr(images, "BASE_IMAGES") else ("debian", "python"):
+        images.ensure_image(name, quiet=True)
+        started = time.monotonic()
+        image = images.ensure_image(name, quiet=True)
+        assert time.monotonic() - started < 1.0
+        assert f"{name}:latest" in image.tags
+        assert image.labels.get(session.BASE_IMAGE_LABEL) == "1" or not image.labels.get(session.WORKBOOK_LABEL)
+
+
+def test_the_local_python_image_has_flask():
+    out = docker_engine.run("python", ["python", "-c", "import flask; print('flask ok')"], remove=True, quiet=True)
+    assert out.strip() == b"flask ok"
+
+
+def test_every_recipe_names_its_parent():
+    for name in images.recipes():
+        if name != "debian":
+            assert images._parents(images.RECIPES_DIR / name), f"{name} has no FROM"
+
+
+def test_an_unknown_image_is_one_sentence():
+    with pytest.raises(WorkbookError, match="no registry could provide it, and the workbook has no recipe"):
+        images.ensure_image("no-such-image-for-the-workbook", quiet=True)
+
+
+def test_the_apt_mirror_is_read_from_this_machine():
+    mirror, suite = images.apt_mirror()
+    assert mirror.startswith(("http://", "https://", "file:/")) and suite

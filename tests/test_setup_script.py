@@ -1,0 +1,52 @@
+"""The set-up script explains precisely what is missing instead of failing obscurely."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUP = ROOT / "scripts" / "setup.sh"
+
+
+def _shim(tmp_path: Path, name: str, script: str) -> None:
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+
+
+def _run(tmp_path: Path, as_nobody: bool = False) -> subprocess.CompletedProcess:
+    env = {"PATH": f"{tmp_path}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path),
+           "WORKBOOK_VENV": str(tmp_path / "venv")}
+    argv = ["bash", str(SETUP)]
+    if as_nobody:
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_on_macos_it_says_what_to_do_instead(tmp_path):
+    _shim(tmp_path, "uname", 'echo Darwin')
+    result = _run(tmp_path)
+    assert result.returncode == 1
+    assert "This is Darwin, not Linux" in result.stderr
+    assert "conda env create -f environment.yml" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_without_root_it_prints_the_one_command_to_run():
+    import shutil
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="setup-nobody-"))  # pytest's tmp is private to root
+    tmp_path.chmod(0o777)
+    request_cleanup = lambda: shutil.rmtree(tmp_path, ignore_errors=True)  # noqa: E731
+    _shim(tmp_path, "dpkg-query", 'echo "deinstall ok config-files"')  # every package looks missing
+    result = _run(tmp_path, as_nobody=True)
+    assert result.returncode == 1, result.stderr
+    assert "Missing system packages. Run this once, then run the command again:" in result.stderr
+    request_cleanup()
+    assert "sudo apt-get update && sudo apt-get install -y --no-install-recommends" in result.stderr
+    assert "docker.io" in result.stderr and "libvirt-daemon-system" in result.stderr
