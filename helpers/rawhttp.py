@@ -380,11 +380,16 @@ def _mark(text: str, colour: str, bold: bool = False) -> str:
     return f'<span style="color:{colour};{weight}">{html.escape(text)}</span>'
 
 
+def _badge(text: str, colour: str) -> str:
+    return (f'<span style="font-size:70%;color:{colour};border:1px solid {colour};border-radius:3px;'
+            f'padding:0 3px;margin-left:4px;font-family:sans-serif">{html.escape(text)}</span>')
+
+
 def render_message(message: bytes | str, *, title: str = "", max_body: int = 2000) -> str:
     """HTML showing a raw HTTP message with its parts highlighted.
 
     The start line (request line or status line), each header field (name
-    and value), every CRLF (shown as ``␍␊``), the empty line that ends the
+    and value), every CRLF, the empty line that ends the
     header section, and the body, each in its own colour and labelled.
     """
     raw = message.encode("utf-8") if isinstance(message, str) else bytes(message or b"")
@@ -393,8 +398,16 @@ def render_message(message: bytes | str, *, title: str = "", max_body: int = 200
     sep = CRLF + CRLF if CRLF + CRLF in raw else (b"\n\n" if b"\n\n" in raw else None)
     head, body = (raw.split(sep, 1) if sep else (raw, b""))
     lines = re.split(rb"(\r\n|\n)", head)
-    texts, ends = lines[0::2], lines[1::2] + [b""]
-    crlf = lambda e: _mark("␍␊" if e == CRLF else ("␊ (bare LF: HTTP wants CRLF)" if e == b"\n" else ""), _PART_COLOURS["crlf"])
+    # The last line of the head ends with the first half of the separator.
+    texts, ends = lines[0::2], lines[1::2] + [sep[: len(sep) // 2] if sep else b""]
+
+    def crlf(end: bytes) -> str:
+        # A drawn badge, not the U+240D/U+240A symbols, which many fonts lack.
+        if end == CRLF:
+            return _badge("CR LF", _PART_COLOURS["crlf"])
+        if end == b"\n":
+            return _badge("LF only: HTTP wants CR LF", "#d62728")
+        return ""
     rows = []
     first = texts[0].decode("latin-1")
     is_response = first.startswith("HTTP/")
@@ -406,8 +419,8 @@ def render_message(message: bytes | str, *, title: str = "", max_body: int = 200
                  if colon else _mark(name + "  ← not a header field (no colon)", "#d62728"))
         rows.append(("header", shown + crlf(end)))
     if sep:
-        rows.append(("empty line", _mark("␍␊" if sep == CRLF + CRLF else "␊", _PART_COLOURS["blank"], True)
-                     + _mark("  end of the header section", _PART_COLOURS["crlf"])))
+        rows.append(("empty line", _badge("CR LF" if sep == CRLF + CRLF else "LF", _PART_COLOURS["blank"])
+                     + _mark("  a line with nothing before its CR LF: end of the header section", _PART_COLOURS["crlf"])))
     else:
         rows.append(("empty line", _mark("(missing: a server waits for it before it answers)", "#d62728", True)))
     if body:

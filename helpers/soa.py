@@ -335,18 +335,20 @@ class LoadBalancer:
             self.log.append(Forwarded(len(self.log) + 1, time.time(), method, path, backend, status,
                                       (time.perf_counter() - started) * 1000, "; ".join(notes)))
 
-    def log_html(self, last: int = 10) -> str:
-        """The last ``last`` lines of the log as an HTML table."""
+    def log_html(self, last: int = 10, *, with_notes: bool = False) -> str:
+        """The last ``last`` lines of the log (only those with a note if ``with_notes``) as an HTML table."""
+        lines = [f for f in self.log if f.note] if with_notes else self.log
         rows = "".join(
             f"<tr><td>{f.n}</td><td>{time.strftime('%H:%M:%S', time.localtime(f.time))}</td><td>{f.method}</td>"
             f"<td style='text-align:left'>{f.path}</td><td><b>{f.backend}</b></td><td>{f.status}</td>"
-            f"<td>{f.ms:.1f}</td><td style='text-align:left'>{f.note}</td></tr>" for f in self.log[-last:])
+            f"<td>{f.ms:.1f}</td><td style='text-align:left'>{f.note}</td></tr>" for f in lines[-last:])
         return ("<table><tr><th>#</th><th>time</th><th>method</th><th>path</th><th>instance</th>"
                 f"<th>status</th><th>ms</th><th>note</th></tr>{rows}</table>")
 
-    def show_log(self, last: int = 10) -> None:
+    def show_log(self, last: int = 10, *, with_notes: bool = False) -> None:
+        """Display :meth:`log_html` in the notebook."""
         from IPython.display import HTML, display
-        display(HTML(self.log_html(last)))
+        display(HTML(self.log_html(last, with_notes=with_notes)))
 
 
 def consume(url: str, n: int = 20, path: str = "/hello?name=student", timeout: float = 5) -> list[dict]:

@@ -34,6 +34,7 @@ def test_stateless_instances_behind_balancer_survive_a_failure(cleanup_servers):
     fig = soa.plot_spread(lb)
     assert fig.axes[0].get_title() == "requests per instance"
     assert "<table>" in lb.log_html()
+    assert "A did not answer" in lb.log_html(with_notes=True)
 
 
 def test_stateful_variant_loses_and_splits_state(cleanup_servers):
