@@ -296,7 +296,7 @@ class Project:
         import requests
 
         self.exec(service, "nginx", "-s", "reload")
-        url = self.url("/tasks", service)
+        url = self.url("/health", service)
         seen: set[str] = set()
 
         def spread():
@@ -304,10 +304,7 @@ class Project:
                 seen.add(requests.get(url, timeout=3).headers.get("X-Upstream", "?"))
             return len(seen - {"?"}) >= replicas and seen
 
-        try:
-            wait_for(spread, timeout=timeout, what=f"the proxy to reach {replicas} replicas", interval=0.3)
-        finally:
-            pass
+        wait_for(spread, timeout=timeout, what=f"the proxy to reach {replicas} replicas", interval=0.3)
         return seen
 
     def replica_addresses(self, service: str = "tasks") -> dict[str, str]:

@@ -1,0 +1,241 @@
+"""Exercise checkers for Docker Compose, run against the real engine.
+
+Each exercise starts from a fresh copy of the tasks application
+(:func:`exercise_copy`), the student changes its ``compose.yaml`` (with
+:func:`load` / :func:`save`, or by editing the file), and a ``check_...``
+function brings the student's project up under a separate project name,
+tests what the exercise asks *by using the running application*, brings it
+down again (volumes included) and prints a verdict case by case.
+
+* :func:`check_cache_service`: "add a cache service the API reaches by name".
+* :func:`check_data_survives`: "make the database data survive ``down``".
+* :func:`check_replicas`: "run 3 replicas of the tasks service behind the proxy".
+
+The checks return ``True``/``False`` and never raise for a wrong solution.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import compose
+from .errors import WorkbookError
+
+
+@dataclass
+class Verdict:
+    """What a check found: one line per criterion."""
+
+    title: str
+    lines: list[tuple[bool, str]] = field(default_factory=list)
+
+    def add(self, ok: bool, text: str) -> bool:
+        self.lines.append((ok, text))
+        return ok
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.lines) and all(ok for ok, _ in self.lines)
+
+    def show(self) -> bool:
+        print(f"{self.title}:")
+        for ok, text in self.lines:
+            print(f"  {'✔' if ok else '✘'} {text}")
+        print("PASSED: well done." if self.passed else "NOT YET: fix what is marked ✘ and run the check again.")
+        return self.passed
+
+
+def exercise_copy(name: str) -> Path:
+    """A fresh copy of ``data/compose`` for an exercise (``wb-<session>-ex-<name>``)."""
+    return compose.working_copy(f"ex-{name}", fresh=True)
+
+
+def load(directory) -> dict:
+    """The exercise's ``compose.yaml`` as a Python dict."""
+    import yaml
+
+    path = Path(directory) / "compose.yaml"
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise WorkbookError(f"There is no compose.yaml in {directory}: make one with exercise_copy().") from None
+    except yaml.YAMLError as exc:
+        raise WorkbookError(f"compose.yaml is not valid YAML: {str(exc).splitlines()[0]}.") from None
+
+
+def save(directory, model: dict) -> Path:
+    """Write ``model`` back to the exercise's ``compose.yaml``."""
+    import yaml
+
+    path = Path(directory) / "compose.yaml"
+    path.write_text(yaml.safe_dump(model, sort_keys=False, default_flow_style=False))
+    return path
+
+
+def workbook_labels() -> dict[str, str]:
+    """The labels every service should carry (the same ones as in the shipped compose file)."""
+    return {"org.cloud-workbook": "1", "org.cloud-workbook.session": "${WORKBOOK_SESSION:-manual}",
+            "org.cloud-workbook.notebook": "${WORKBOOK_NOTEBOOK:-manual}",
+            "org.cloud-workbook.host": "${WORKBOOK_HOST:-manual}"}
+
+
+def _check_project(directory, name: str) -> compose.Project:
+    directory = Path(directory)
+    if not (directory / "compose.yaml").exists():
+        raise WorkbookError(f"There is no compose.yaml in {directory}: make one with exercise_copy().")
+    tasks_dir = directory / "tasks"
+    if (tasks_dir / "Dockerfile").exists() and not (tasks_dir / "tasks_service.py").exists():
+        shutil.copy2(compose.TASKS_MODULE, tasks_dir / "tasks_service.py")
+    return compose.project(f"check-{name}", directory=directory)
+
+
+def _config(project: compose.Project, verdict: Verdict) -> dict | None:
+    try:
+        model = project.config()
+    except WorkbookError as exc:
+        verdict.add(False, f"Compose rejects the file: {exc}")
+        return None
+    verdict.add(True, "Compose accepts the file (`compose config`).")
+    return model
+
+
+def _up(project: compose.Project, verdict: Verdict, *services: str, timeout: float = 90) -> bool:
+    try:
+        seconds = project.up(*services, build=True, timeout=timeout)
+    except WorkbookError as exc:
+        return verdict.add(False, f"The project does not start: {exc}")
+    return verdict.add(True, f"`compose up --wait` started the project in {seconds:.1f} s.")
+
+
+def _down(project: compose.Project) -> None:
+    try:
+        project.down(volumes=True, images=True)
+    except WorkbookError:
+        pass  # helpers.cleanup() removes what is left
+
+
+def _networks(svc: dict) -> set[str]:
+    return set(svc.get("networks") or {"default": None})
+
+
+# --- exercise 1: a cache service reached by name --------------------------------------
+
+REDIS_PING = ("import socket,sys\n"
+              "s = socket.create_connection(('cache', 6379), timeout=3)\n"
+              "s.sendall(b'PING\\r\\n')\n"
+              "print(s.recv(64).decode().strip())\n")
+
+
+def check_cache_service(directory, *, quiet: bool = False) -> bool:
+    """Exercise: add a ``cache`` service (image ``redis``) that the ``tasks`` service reaches as
+    ``cache:6379``, started before it (``depends_on``)."""
+    verdict = Verdict("Exercise: a cache service the API reaches by name")
+    project = _check_project(directory, "cache")
+    try:
+        model = _config(project, verdict)
+        if model is None:
+            return verdict.show()
+        services = model.get("services", {})
+        if not verdict.add("cache" in services, "There is a service called `cache`." if "cache" in services
+                           else "There is no service called `cache` under services:."):
+            return verdict.show()
+        cache, tasks = services["cache"], services.get("tasks", {})
+        verdict.add("redis" in str(cache.get("image", "")), "The cache runs the `redis` image."
+                    if "redis" in str(cache.get("image", "")) else "The cache should use `image: redis`.")
+        shared = _networks(cache) & _networks(tasks)
+        verdict.add(bool(shared), f"cache and tasks share the network(s) {sorted(shared)}." if shared else
+                    f"cache ({sorted(_networks(cache))}) and tasks ({sorted(_networks(tasks))}) share no network: "
+                    f"tasks cannot reach it by name.")
+        verdict.add("cache" in (tasks.get("depends_on") or {}),
+                    "tasks depends_on cache (the cache starts first)." if "cache" in (tasks.get("depends_on") or {})
+                    else "tasks should list cache under depends_on, so that Compose starts the cache first.")
+        if not _up(project, verdict, "tasks"):
+            return verdict.show()
+        try:
+            answer = project.exec("tasks", "python3", "-c", REDIS_PING).strip()
+        except WorkbookError as exc:
+            answer = str(exc)
+        verdict.add(answer.endswith("PONG"), "From inside the tasks container, `cache:6379` answers PING with PONG."
+                    if answer.endswith("PONG") else f"From inside the tasks container, cache:6379 does not answer "
+                    f"PING ({answer[-160:]}).")
+    finally:
+        _down(project)
+    return verdict.passed if quiet else verdict.show()
+
+
+# --- exercise 2: data that survives `down` ---------------------------------------------
+
+def check_data_survives(directory, *, quiet: bool = False) -> bool:
+    """Exercise: tasks created through the proxy are still there after ``down`` and ``up``."""
+    import requests
+
+    verdict = Verdict("Exercise: the database survives `compose down`")
+    project = _check_project(directory, "data")
+    title = "written before down"
+    try:
+        if _config(project, verdict) is None or not _up(project, verdict):
+            return verdict.show()
+        url = project.url("/api/v1/tasks")
+        try:
+            created = requests.post(url, json={"title": title}, timeout=5)
+            ok = created.status_code == 201
+        except requests.RequestException as exc:
+            ok, created = False, exc
+        if not verdict.add(ok, "POST /api/v1/tasks through the proxy created a task." if ok
+                           else f"POST /api/v1/tasks through the proxy failed ({created})."):
+            return verdict.show()
+        location = created.headers.get("Location", "")
+        project.down(volumes=False)
+        verdict.add(True, "`compose down` removed the containers (and kept the named volumes).")
+        if not _up(project, verdict):
+            return verdict.show()
+        url = project.url("/api/v1/tasks")  # the proxy may have a new host port
+        found = requests.get(url, params={"q": title}, timeout=5).json()
+        still = any(t.get("title") == title for t in found) if isinstance(found, list) else False
+        verdict.add(still, f"After down and up the task is still there ({location})." if still else
+                    "After down and up the task is gone: the database file was inside the container. Mount a "
+                    "named volume at the folder that holds the database (/data) and declare it under volumes:.")
+    finally:
+        _down(project)
+    return verdict.passed if quiet else verdict.show()
+
+
+# --- exercise 3: three replicas behind the proxy -----------------------------------------
+
+def check_replicas(directory, replicas: int = 3, *, quiet: bool = False) -> bool:
+    """Exercise: the compose file itself runs ``replicas`` replicas of ``tasks`` and the proxy
+    spreads requests over all of them."""
+    verdict = Verdict(f"Exercise: {replicas} replicas of the tasks service")
+    project = _check_project(directory, "replicas")
+    try:
+        model = _config(project, verdict)
+        if model is None:
+            return verdict.show()
+        tasks = model.get("services", {}).get("tasks", {})
+        declared = (tasks.get("deploy") or {}).get("replicas") or tasks.get("scale")
+        verdict.add(declared == replicas, f"The file asks for {replicas} replicas." if declared == replicas else
+                    f"The file asks for {declared or 1} replica(s) of tasks; set deploy.replicas (or scale) "
+                    f"to {replicas}.")
+        if not _up(project, verdict):
+            return verdict.show()
+        running = [c for c in project.containers("tasks") if c.status == "running"]
+        verdict.add(len(running) == replicas, f"{len(running)} tasks containers are running.")
+        try:
+            seen = project.reload_proxy(replicas, timeout=10)
+            verdict.add(True, f"The proxy spreads requests over {len(seen - {'?'})} replicas.")
+        except WorkbookError:
+            verdict.add(False, f"The proxy does not reach {replicas} different replicas.")
+    finally:
+        _down(project)
+    return verdict.passed if quiet else verdict.show()
+
+
+# --- ready-made solutions (the notebooks are committed with them filled in) ---------------
+
+def solve_cache(model: dict) -> dict:
+    """One correct solution of :func:`check_cache_service`, applied to ``model``."""
+    model["services"]["cache"] = {"image": "redis", "networks": ["frontend"], "labels": workbook_labels()}
+    model["services"]["tasks"].setdefault("depends_on", {})["cache"] = {"condition": "service_started"}
+    return model

