@@ -212,31 +212,57 @@ def state(ref) -> str:
 
 # --- running things -----------------------------------------------------------------
 
-def run(image: str, command=None, *, name: str | None = None, reuse: bool = True, **kwargs):
-    """``docker run`` through the SDK, labelled; a named container of this session is reused
-    (started again if it is not running) when ``reuse`` is true."""
-    if name and reuse:
-        try:
-            old = get(name)
-        except NotFound:
-            old = None
-        if old is not None and owned(old) and kwargs.get("detach"):
-            if old.status in ("created", "exited"):
-                start(old)
-            return get(old)
-        if old is not None and owned(old):
-            old.remove(force=True)
+def run(image: str, command=None, *, name: str | None = None, reuse: bool = True, detach: bool = False,
+        remove: bool = False, stdout: bool = True, stderr: bool = False, timeout: float = 300, **kwargs):
+    """``docker run`` = :func:`create` + start (+ wait, logs and ``--rm`` when not detached), labelled.
+
+    Detached (``detach=True``, the CLI's ``-d``) it returns the running container;
+    a container of this session that already has ``name`` is reused (started
+    again if it stopped) when ``reuse`` is true.  Attached, it waits for the
+    command and returns its output (bytes), like the SDK's ``containers.run``;
+    a non-zero exit becomes a one-sentence error.  If the container cannot
+    start (a published port is taken, say) it is removed again, as nothing
+    useful is left.
+    """
+    import docker.errors
+
     if name:
-        kwargs["name"] = name
-    kwargs.setdefault("quiet", True)
+        state_now = state(name)
+        if state_now != "removed":
+            old = get(name)
+            if reuse and owned(old) and detach:
+                if old.status in ("created", "exited"):
+                    start(old)
+                return get(old)
+            if owned(old):
+                old.remove(force=True)  # a finished run of an earlier execution of the cell
+    c = create(image, command, name=name, reuse=False, **kwargs)
     try:
-        return docker_engine.run(image, command, **kwargs)
-    except WorkbookError as exc:
-        text = str(exc)
-        if "name is already in use" in text:
-            raise AlreadyInUse(f"Running {image} as {name!r}: that container name is already taken; "
-                               f"pick another name, or remove the old container first.") from None
-        raise
+        c.start()
+    except docker.errors.APIError as exc:
+        try:
+            c.remove(force=True)
+        except docker.errors.APIError:
+            pass
+        raise explain(exc, f"Starting a {image} container") from None
+    if detach:
+        c.reload()
+        return c
+    try:
+        code = c.wait(timeout=timeout).get("StatusCode", 0)
+        out = c.logs(stdout=stdout, stderr=stderr)
+        err = c.logs(stdout=False, stderr=True) if code else b""
+    finally:
+        if remove:
+            try:
+                c.remove(force=True)
+            except docker.errors.APIError:
+                pass
+    if code:
+        last = err.decode(errors="replace").strip().splitlines()[-1:]
+        raise WorkbookError(f"The command in the {image} container failed with exit code {code}"
+                            + (f": {last[0]}" if last else "."))
+    return out
 
 
 def run_output(image: str, command, **kwargs) -> str:

@@ -1,0 +1,292 @@
+"""Exercise checkers that look at the real Docker engine.
+
+Each ``check_...`` inspects what the student's notebook session created and
+returns a :class:`Verdict`: one line per thing checked, saying what is right
+and, for what is wrong, what to look at, without giving the solution.  A
+verdict displays itself (HTML in Jupyter, text elsewhere) and never raises, so
+a notebook runs end to end whatever the student did.
+
+* :func:`check_greeter` (notebook 09): a detached, paused container with an environment variable.
+* :func:`check_web_server` (notebook 10): a web server reachable from the host on a port.
+* :func:`check_name_resolution` (notebook 10): two containers that resolve each other by name.
+"""
+
+from __future__ import annotations
+
+import html
+import socket
+import time
+from dataclasses import dataclass, field
+
+from . import containers, docker_engine, session
+from .docker_networks import PREDEFINED, short
+from .errors import WorkbookError
+
+
+@dataclass
+class Verdict:
+    """The result of a check: ``items`` are (ok, sentence); ok=None is a note."""
+
+    title: str
+    items: list[tuple[bool | None, str]] = field(default_factory=list)
+
+    def ok(self, text: str) -> None:
+        self.items.append((True, text))
+
+    def fail(self, text: str) -> None:
+        self.items.append((False, text))
+
+    def note(self, text: str) -> None:
+        self.items.append((None, text))
+
+    @property
+    def passed(self) -> bool:
+        return any(ok for ok, _ in self.items) and not any(ok is False for ok, _ in self.items)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        marks = {True: "✔", False: "✘", None: "•"}
+        lines = [self.title] + [f"  {marks[ok]} {text}" for ok, text in self.items]
+        lines.append("PASSED" if self.passed else "NOT YET: fix the ✘ lines and run the check again.")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colours = {True: "#2e7d32", False: "#c62828", None: "#555"}
+        marks = {True: "✔", False: "✘", None: "•"}
+        rows = "".join(f"<li style='color:{colours[ok]}'>{marks[ok]} {html.escape(text)}</li>"
+                       for ok, text in self.items)
+        verdict = ("<b style='color:#2e7d32'>PASSED</b>" if self.passed else
+                   "<b style='color:#c62828'>NOT YET</b>: fix the ✘ lines and run the check again.")
+        return f"<div><b>{html.escape(self.title)}</b><ul style='list-style:none'>{rows}</ul>{verdict}</div>"
+
+
+def _session_containers():
+    return docker_engine.client().containers.list(all=True, filters=docker_engine.session_filter())
+
+
+def _daemon(v: Verdict) -> bool:
+    try:
+        docker_engine.client()
+        return True
+    except WorkbookError as exc:
+        v.fail(str(exc))
+        return False
+
+
+def _last_log_line(c) -> str:
+    try:
+        lines = c.logs(tail=3).decode(errors="replace").strip().splitlines()
+    except Exception:
+        return ""
+    return lines[-1] if lines else ""
+
+
+# --- notebook 09 ----------------------------------------------------------------------------
+
+def check_greeter(container_name: str, *, variable: str = "GREETING", value: str = "hola",
+                  image: str = "debian", min_lines: int = 2) -> Verdict:
+    """A container called ``container_name``, from ``image``, started detached with
+    ``variable=value`` in its environment, that has printed the value at least
+    ``min_lines`` times, and is now paused."""
+    v = Verdict(f"Exercise: a paused greeter container ({short(container_name)})")
+    if not _daemon(v):
+        return v
+    try:
+        c = containers.get(container_name)
+    except WorkbookError:
+        others = ", ".join(short(c.name) for c in _session_containers()) or "none"
+        v.fail(f"There is no container called {container_name!r} (this notebook's containers: {others}); "
+               f"give yours exactly that name.")
+        return v
+    if not containers.owned(c):
+        v.fail(f"{container_name} was not created by this notebook (no session label): create it with the "
+               f"workbook's helpers so that it is labelled and cleaned up.")
+        return v
+    cfg = c.attrs["Config"]
+    img = cfg.get("Image", "")
+    if img.split(":")[0] == image:
+        v.ok(f"It was created from the {image} image.")
+    else:
+        v.fail(f"It was created from {img!r}, not from {image!r}.")
+    env = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
+    if env.get(variable) == value:
+        v.ok(f"Its environment has {variable}={value}.")
+    elif variable in env:
+        v.fail(f"Its environment has {variable}={env[variable]!r}; the exercise asks for another value.")
+    else:
+        v.fail(f"Its environment has no variable {variable} (look at how -e / environment= sets one).")
+    started = not c.attrs["State"].get("StartedAt", "").startswith("0001")
+    if not started:
+        v.fail("It was created but never started.")
+        return v
+    text = c.logs().decode(errors="replace")
+    count = sum(1 for line in text.splitlines() if value in line)
+    if count >= min_lines:
+        v.ok(f"Its log shows the greeting {count} times, so the command reads the variable and repeats.")
+    elif count:
+        v.fail(f"Its log shows the greeting only {count} time(s): the command should keep printing it "
+               f"(a loop with a pause), and the container must run long enough.")
+    else:
+        first = text.strip().splitlines()[:1]
+        v.fail("Its log does not contain the greeting"
+               + (f" (it printed {first[0]!r})" if first else " (it printed nothing)")
+               + f": does the command print the variable {variable}, inside the container's shell?")
+    status = c.status
+    if status == "paused":
+        v.ok("It is paused.")
+    elif status == "running":
+        v.fail("It is running; the exercise ends with it paused.")
+    elif status == "exited":
+        code = c.attrs["State"].get("ExitCode")
+        v.fail(f"It has exited (code {code}): a container lives as long as its command, so the command "
+               f"must keep running (and the container must be detached) before you can pause it.")
+    else:
+        v.fail(f"It is {status}, not paused.")
+    return v
+
+
+# --- notebook 10 ----------------------------------------------------------------------------
+
+def exercise_port(preferred: int = 8080) -> int:
+    """``preferred`` if nothing on this machine uses it, else a free port (another kernel or
+    program may hold 8080; the exercise then uses the port this returns)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", preferred))
+            return preferred
+        except OSError:
+            pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bindings(c) -> dict[str, list[dict]]:
+    """Published ports: actual ones if running, else the configured ones."""
+    actual = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    if any(actual.values()):
+        return {k: v for k, v in actual.items() if v}
+    return {k: v for k, v in ((c.attrs.get("HostConfig") or {}).get("PortBindings") or {}).items() if v}
+
+
+def check_web_server(port: int = 8080, *, timeout: float = 8) -> Verdict:
+    """A container of this notebook publishes host port ``port`` and a web server answers
+    ``GET /`` there from the host (http://127.0.0.1:PORT/)."""
+    import requests
+
+    v = Verdict(f"Exercise: a web server reachable from the host on port {port}")
+    if not _daemon(v):
+        return v
+    conts = _session_containers()
+    if not conts:
+        v.fail("This notebook has no container yet: start one from an image that contains a web server.")
+        return v
+    matching = [(c, cport, b) for c in conts for cport, binds in _bindings(c).items() for b in binds
+                if str(b.get("HostPort")) == str(port)]
+    if not matching:
+        published = [(c, cport, b["HostPort"]) for c in conts for cport, binds in _bindings(c).items()
+                     for b in binds]
+        if published:
+            desc = "; ".join(f"{short(c.name)} publishes {cport} on host port {hp}" for c, cport, hp in published)
+            v.fail(f"No container publishes host port {port} ({desc}): the host side of the mapping is the "
+                   f"port the host uses.")
+        else:
+            running = [short(c.name) for c in conts if c.status == "running"]
+            v.fail(f"None of this notebook's containers publishes a port to the host "
+                   f"({', '.join(running) or 'none is even running'}); without publishing, only the host's "
+                   f"bridge and other containers reach it, not localhost:{port}.")
+            if _port_taken(port):
+                v.note(f"Something that is not a container of this notebook already listens on port {port}.")
+        return v
+    c, cport, bind = matching[0]
+    v.ok(f"Container {short(c.name)} publishes container port {cport} on host port {port}.")
+    if c.status != "running":
+        code = c.attrs["State"].get("ExitCode")
+        last = _last_log_line(c)
+        v.fail(f"But it is {c.status}" + (f" (exit code {code})" if c.status == "exited" else "")
+               + (f"; its last log line: {last!r}" if last else "")
+               + ": a server container must keep running (detached).")
+        return v
+    host_ip = bind.get("HostIp") or "0.0.0.0"
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    answer, error = None, None
+    while time.monotonic() < deadline:
+        try:
+            answer = requests.get(url, timeout=2)
+            break
+        except requests.RequestException as exc:
+            error = exc
+            time.sleep(0.3)
+    if answer is None:
+        exposed = sorted(((c.attrs.get("Config") or {}).get("ExposedPorts") or {}))
+        hint = f" (the image declares: {', '.join(exposed)})" if exposed else ""
+        v.fail(f"Nothing answers HTTP at {url}: the mapping leads to container port {cport}, but is a "
+               f"server listening there inside the container{hint}?")
+        return v
+    v.ok(f"{url} answered HTTP {answer.status_code} {answer.reason}.")
+    if host_ip in ("0.0.0.0", "::", ""):
+        v.note(f"It is published on every interface of the host ({host_ip}); adding 127.0.0.1 to the "
+               f"mapping would keep it on this machine only.")
+    return v
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_name_resolution(*, min_containers: int = 2) -> Verdict:
+    """Two running containers of this notebook share a user-defined network on which each
+    resolves the other's name to the right address."""
+    v = Verdict("Exercise: two containers that find each other by name")
+    if not _daemon(v):
+        return v
+    running = [c for c in _session_containers() if c.status == "running"]
+    cli = docker_engine.client()
+    user_nets = [n for n in cli.networks.list(filters=docker_engine.session_filter())
+                 if n.attrs.get("Driver") == "bridge"]
+    if not user_nets:
+        on_default = [short(c.name) for c in running if "bridge" in (c.attrs["NetworkSettings"].get("Networks") or {})]
+        if len(on_default) >= 2:
+            v.fail(f"{', '.join(on_default)} run on the default bridge, where Docker's DNS does not "
+                   f"resolve container names: they need a network of your own.")
+        else:
+            v.fail("This notebook has no user-defined bridge network yet.")
+        return v
+    best, members = None, []
+    for n in user_nets:
+        here = [c for c in running if n.name in (c.attrs["NetworkSettings"].get("Networks") or {})]
+        if len(here) > len(members):
+            best, members = n, here
+    if len(members) < min_containers:
+        names = ", ".join(short(n.name) for n in user_nets)
+        stopped = [short(c.name) for c in _session_containers() if c.status != "running"]
+        v.fail(f"Your network(s) {names} have {len(members)} running container(s) of this notebook; "
+               f"two must be running on the same one"
+               + (f" ({', '.join(stopped)} stopped: their command ended, so the container ended)"
+                  if stopped else "") + ".")
+        return v
+    v.ok(f"{len(members)} running containers share the network {short(best.name)}: "
+         f"{', '.join(short(c.name) for c in members)}.")
+    a, b = members[0], members[1]
+    for src, dst in ((a, b), (b, a)):
+        want = dst.attrs["NetworkSettings"]["Networks"][best.name]["IPAddress"]
+        try:
+            res = containers.execute(src, ["getent", "hosts", dst.name])
+        except WorkbookError as exc:
+            v.fail(f"Could not run a name lookup inside {short(src.name)}: {exc}")
+            continue
+        got = res.output.split()[0] if res.exit_code == 0 and res.output.strip() else None
+        if got == want:
+            v.ok(f"Inside {short(src.name)}, the name {dst.name} resolves to {got}.")
+        elif res.exit_code in (126, 127) or "not found" in res.output:
+            v.fail(f"{short(src.name)}'s image has no getent to look names up with; use a Debian-based image.")
+        else:
+            v.fail(f"Inside {short(src.name)}, the name {dst.name} does not resolve to its address {want}"
+                   + (f" (got {got})" if got else "") + ".")
+    return v

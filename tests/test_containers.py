@@ -1,0 +1,179 @@
+"""helpers.containers against the real Docker engine."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import helpers
+from helpers import containers as C
+from helpers import docker_engine
+from helpers.errors import AlreadyInUse, DaemonUnavailable, NotFound, WorkbookError
+
+pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean():
+    yield
+    helpers.cleanup(quiet=True)
+
+
+@pytest.fixture
+def sleeper():
+    c = C.run("debian", ["sleep", "infinity"], name=C.name("t-sleeper"), detach=True)
+    yield c
+    C.remove(c.name, force=True) if C.state(c.name) != "removed" else None
+
+
+def test_name_is_session_scoped():
+    assert C.name("web") == f"wb-{helpers.SESSION_ID}-web"
+
+
+def test_whole_lifecycle_and_states():
+    c = C.create("debian", ["sleep", "infinity"], name=C.name("t-life"))
+    assert C.state(c) == "created" and C.owned(c)
+    assert C.create("debian", ["sleep", "infinity"], name=C.name("t-life")).id == c.id  # reuse
+    assert C.start(c).status == "running"
+    assert C.pause(c).status == "paused"
+    assert C.unpause(c).status == "running"
+    assert C.restart(c, timeout=0).status == "running"
+    assert C.stop(c, timeout=0).status == "exited"
+    assert C.remove(c) == c.name
+    assert C.state(c.name) == "removed"
+
+
+def test_lifecycle_errors_are_one_sentence(sleeper):
+    C.pause(sleeper)
+    with pytest.raises(WorkbookError, match="already paused"):
+        C.pause(sleeper)
+    with pytest.raises(WorkbookError, match="unpause it instead"):
+        C.start(sleeper)
+    with pytest.raises(WorkbookError, match="still running"):
+        C.remove(sleeper)
+    C.unpause(sleeper)
+    with pytest.raises(WorkbookError, match="not paused"):
+        C.unpause(sleeper)
+    C.stop(sleeper, timeout=0)
+    with pytest.raises(WorkbookError, match="not running"):
+        C.pause(sleeper)
+
+
+def test_unknown_container_and_name_in_use(sleeper):
+    with pytest.raises(NotFound, match="no container called"):
+        C.get("no-such-container-anywhere")
+    with pytest.raises(NotFound):
+        C.start("no-such-container-anywhere")
+    with pytest.raises(AlreadyInUse, match="already taken"):
+        C.create("debian", name=sleeper.name, reuse=False)
+
+
+def test_missing_image_is_one_sentence():
+    with pytest.raises(WorkbookError, match="not on this machine|does not exist"):
+        C.create("no-such-image-wb", ["true"])
+
+
+def test_port_allocated_is_one_sentence():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(AlreadyInUse, match="port is already in use|host port"):
+            C.run("debian", ["sleep", "5"], detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+
+
+def test_daemon_down_on_the_raw_socket(tmp_path):
+    with pytest.raises(DaemonUnavailable, match="no Docker socket"):
+        C.engine_request("GET", "/_ping", sock=str(tmp_path / "missing.sock"))
+
+
+def test_run_output_exec_logs_env(sleeper):
+    assert C.run_output("debian", ["echo", "hello"]).strip() == "hello"
+    res = C.execute(sleeper, ["sh", "-c", "echo $MSG"], environment={"MSG": "from exec"})
+    assert res.exit_code == 0 and res.output.strip() == "from exec"
+    talker = C.run("debian", ["sh", "-c", "for i in 1 2 3; do echo line $i; done"], detach=True)
+    talker.wait(timeout=30)
+    assert C.logs(talker, tail=2).split() == ["line", "2", "line", "3"]
+
+
+def test_ps_lists_running_and_all(sleeper):
+    done = C.run("debian", ["true"], detach=True)
+    done.wait(timeout=30)
+    running = {r["NAMES"] for r in C.ps()}
+    every = {r["NAMES"] for r in C.ps(all=True)}
+    assert sleeper.name in running and done.name not in running and done.name in every
+    assert "CONTAINER ID" in C.ps_table(all=True)
+    assert all(len(r["CONTAINER ID"]) == 12 for r in C.ps(all=True))
+
+
+def test_interactive_session_and_detach():
+    c = C.create("debian", "bash", name=C.name("t-it"), stdin_open=True, tty=True)
+    C.start(c)
+    text = C.interactive(c, ["echo $((6*7))"], detach_after=True)
+    assert "42" in text and "detached" in text
+    assert C.state(c) == "running"
+    C.interactive(c, ["exit"])
+    helpers.errors.wait_for(lambda: C.state(c) == "exited", timeout=10, what="the shell to exit")
+    plain = C.run("debian", ["sleep", "30"], detach=True)
+    with pytest.raises(WorkbookError, match="-i and -t"):
+        C.interactive(plain, ["ls"])
+
+
+def test_namespaces_pid1_and_top(sleeper):
+    rows = {r["namespace"]: r for r in C.namespaces(sleeper)}
+    for kind in ("pid", "net", "mnt", "uts", "ipc"):
+        assert rows[kind]["shared"].startswith("no"), kind
+    assert C.processes(sleeper)[0] == (1, "sleep infinity")
+    host_pids = [int(p["PID"]) for p in C.top(sleeper)]
+    assert host_pids and all(pid > 1 for pid in host_pids)
+
+
+def test_memory_limit_is_enforced():
+    res = C.memory_limit_experiment(limit_mb=64, sizes_mb=(16, 128))
+    assert res[0]["exit_code"] == 0 and 15 < res[0]["peak_mb"] < 64
+    assert res[1]["oom_killed"] and res[1]["exit_code"] == 137
+    assert C.plot_memory(res).axes[0].get_title()
+
+
+def test_cpu_limit_is_enforced():
+    r = C.cpu_limit_experiment(cpus=0.5, seconds=1.5)
+    assert 0.05 < r["share"] < 0.65
+
+
+def test_overlay(sleeper):
+    o = C.overlay(sleeper)
+    assert o["driver"] and o["upper"]
+    if o["driver"] == "overlay2":
+        assert o["root_mount"].startswith("overlay / overlay") and o["lower"]
+
+
+def test_engine_api_over_the_socket():
+    ping = C.engine_request("GET", "/_ping")
+    assert ping.status == 200 and ping.body == "OK"
+    assert C.engine_request("GET", "/version").body["ApiVersion"]
+    missing = C.engine_request("GET", "/containers/no-such-container-wb/json")
+    assert missing.status == 404 and "No such container" in missing.body["message"]
+    created = C.engine_request("POST", "/containers/create",
+                               body={"Image": "debian", "Cmd": ["echo", "via REST"], "Labels": docker_engine.labels()})
+    assert created.status == 201
+    cid = created.body["Id"]
+    assert C.engine_request("POST", f"/containers/{cid}/start").status == 204
+    assert C.engine_request("POST", f"/containers/{cid}/wait").body["StatusCode"] == 0
+    logs = C.engine_request("GET", f"/containers/{cid}/logs", query={"stdout": 1})
+    assert C.demux(logs.body if isinstance(logs.body, bytes) else logs.raw) == [("stdout", "via REST\n")]
+    assert C.engine_request("DELETE", f"/containers/{cid}").status == 204
+
+
+def test_start_times_measured():
+    samples = C.measure_start_times(3)
+    assert len(samples) == 3 and all(0 < s["start_s"] < 30 for s in samples)
+    assert C.median(samples, "run_s") >= C.median(samples, "start_s")
+    assert C.plot_start_times(samples).axes[0].get_ylabel() == "time (ms)"
+
+
+def test_cli_runs_the_real_program_or_says_so():
+    out = C.cli("--version")
+    assert "Docker version" in out or "not installed" in out

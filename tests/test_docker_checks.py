@@ -1,0 +1,172 @@
+"""Every exercise checker, with a correct solution and several wrong ones, on the real engine."""
+
+from __future__ import annotations
+
+import pytest
+
+import helpers
+from helpers import containers as C
+from helpers import docker_checks as K
+from helpers import docker_engine
+from helpers import docker_networks as N
+from helpers.errors import wait_for
+
+pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+
+
+@pytest.fixture(autouse=True)
+def _clean():
+    helpers.cleanup(quiet=True)  # each case starts from an empty session
+    yield
+    helpers.cleanup(quiet=True)
+
+
+def _failures(v) -> str:
+    return " ".join(text for ok, text in v.items if ok is False)
+
+
+# --- check_greeter ------------------------------------------------------------------------
+
+LOOP = 'while true; do echo "$GREETING"; sleep 0.2; done'
+
+
+def _greeter(env=None, command=LOOP, pause=True, image="debian"):
+    c = C.run(image, ["sh", "-c", command], name=C.name("greeter"), detach=True, environment=env or {})
+    if command == LOOP:
+        wait_for(lambda: C.logs(c).count("\n") >= 2, timeout=10, what="two greetings")
+    else:
+        c.wait(timeout=10)
+    if pause and C.state(c) == "running":
+        C.pause(c)
+    return c
+
+
+def test_greeter_correct():
+    _greeter({"GREETING": "hola"})
+    v = K.check_greeter(C.name("greeter"))
+    assert v.passed, str(v)
+    assert "PASSED" in str(v) and "PASSED" in v._repr_html_()
+
+
+def test_greeter_missing():
+    v = K.check_greeter(C.name("greeter"))
+    assert not v.passed and "no container called" in _failures(v)
+
+
+def test_greeter_not_paused():
+    _greeter({"GREETING": "hola"}, pause=False)
+    v = K.check_greeter(C.name("greeter"))
+    assert not v.passed and "running" in _failures(v)
+
+
+def test_greeter_wrong_variable():
+    _greeter({"GREETING": "hello"})
+    v = K.check_greeter(C.name("greeter"))
+    assert not v.passed and "another value" in _failures(v)
+
+
+def test_greeter_command_ends():
+    _greeter({"GREETING": "hola"}, command='echo "$GREETING"')
+    v = K.check_greeter(C.name("greeter"))
+    fails = _failures(v)
+    assert not v.passed and "exited" in fails and "only 1 time" in fails
+
+
+# --- check_web_server ----------------------------------------------------------------------
+
+@pytest.fixture
+def port():
+    return helpers.servers.free_port()
+
+
+def test_web_server_correct(port):
+    C.run("nginx", name=C.name("web"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    v = K.check_web_server(port)
+    assert v.passed, str(v)
+
+
+def test_web_server_on_all_interfaces_passes_with_a_note(port):
+    C.run("nginx", name=C.name("web"), detach=True, ports={"80/tcp": port})
+    v = K.check_web_server(port)
+    assert v.passed and any(ok is None and "every interface" in t for ok, t in v.items)
+
+
+def test_web_server_nothing_running(port):
+    v = K.check_web_server(port)
+    assert not v.passed and "no container yet" in _failures(v)
+
+
+def test_web_server_not_published(port):
+    C.run("nginx", name=C.name("web"), detach=True)
+    v = K.check_web_server(port)
+    assert not v.passed and "publishes a port" in _failures(v)
+
+
+def test_web_server_wrong_host_port(port):
+    C.run("nginx", name=C.name("web"), detach=True, ports={"80/tcp": ("127.0.0.1", None)})
+    v = K.check_web_server(port)
+    assert not v.passed and "No container publishes host port" in _failures(v)
+
+
+def test_web_server_wrong_container_port(port):
+    C.run("nginx", name=C.name("web"), detach=True, ports={"8080/tcp": ("127.0.0.1", port)})
+    v = K.check_web_server(port, timeout=2)
+    assert not v.passed and "Nothing answers" in _failures(v) and "80/tcp" in _failures(v)
+
+
+def test_web_server_exited(port):
+    c = C.create("debian", ["true"], name=C.name("web"), ports={"80/tcp": ("127.0.0.1", port)})
+    C.start(c)
+    c.wait(timeout=10)
+    v = K.check_web_server(port)
+    assert not v.passed and "exited" in _failures(v)
+
+
+def test_exercise_port_prefers_the_given_one():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        assert K.exercise_port(taken) != taken
+    free = helpers.servers.free_port()
+    assert K.exercise_port(free) == free
+
+
+# --- check_name_resolution --------------------------------------------------------------------
+
+def _sleeper(base, **kw):
+    return C.run("debian", ["sleep", "infinity"], name=C.name(base), detach=True, **kw)
+
+
+def test_resolution_correct():
+    net = N.create("exnet")
+    _sleeper("a", network=net.name)
+    _sleeper("b", network=net.name)
+    v = K.check_name_resolution()
+    assert v.passed, str(v)
+
+
+def test_resolution_default_bridge_only():
+    _sleeper("a")
+    _sleeper("b")
+    v = K.check_name_resolution()
+    assert not v.passed and "default bridge" in _failures(v)
+
+
+def test_resolution_different_networks():
+    n1, n2 = N.create("exnet1"), N.create("exnet2")
+    _sleeper("a", network=n1.name)
+    _sleeper("b", network=n2.name)
+    v = K.check_name_resolution()
+    assert not v.passed and "1 running container" in _failures(v)
+
+
+def test_resolution_second_container_ended():
+    net = N.create("exnet")
+    _sleeper("a", network=net.name)
+    c = C.run("debian", ["true"], name=C.name("b"), detach=True, network=net.name)
+    c.wait(timeout=10)
+    v = K.check_name_resolution()
+    assert not v.passed and "stopped" in _failures(v)

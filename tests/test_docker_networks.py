@@ -1,0 +1,109 @@
+"""helpers.docker_networks against the real Docker engine."""
+
+from __future__ import annotations
+
+import pytest
+
+import helpers
+from helpers import containers as C
+from helpers import docker_engine
+from helpers import docker_networks as N
+from helpers.errors import AlreadyInUse, NotFound, WorkbookError
+
+pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean():
+    yield
+    helpers.cleanup(quiet=True)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return N.create("t-net")
+
+
+@pytest.fixture(scope="module")
+def pair(net):
+    a = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-a"), detach=True, network=net.name)
+    b = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-b"), detach=True, network=net.name)
+    return a, b
+
+
+def test_drivers_and_ls():
+    assert {"bridge", "host", "null"} <= set(N.drivers())
+    names = {r["NAME"] for r in N.ls(session_only=True)}
+    assert {"bridge", "host", "none"} <= names
+    assert "DRIVER" in N.ls_table()
+
+
+def test_create_reuses_and_refuses_foreign_names(net):
+    assert N.create("t-net").id == net.id
+    assert N.short(net.name) == "t-net"
+    with pytest.raises(AlreadyInUse):
+        N.create("x", full_name="bridge")
+    with pytest.raises(NotFound, match="no network called"):
+        N.get("no-such-network-wb")
+    with pytest.raises(WorkbookError, match="predefined"):
+        N.remove("bridge")
+
+
+def test_default_bridge_address_and_reachability():
+    web = C.run("nginx", name=N.name("t-web"), detach=True)
+    ip = N.address(web, "bridge")
+    assert ip.count(".") == 3 and N.settings(web)["bridge"]["Gateway"]
+    helpers.errors.wait_for(lambda: N.http_from_host(ip), timeout=15, what="nginx to answer")
+    assert N.http_from_host(ip).startswith("HTTP 200")
+    probe = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-probe"), detach=True)
+    assert "200" in N.http_from(probe, ip)
+    assert N.ping(probe, ip)[0]
+    assert "eth0" in N.interfaces(probe) and "default via" in N.routes(probe)
+    with pytest.raises(WorkbookError, match="no address on network"):
+        N.address(web, "nonexistent")
+
+
+def test_name_resolution_and_isolation(pair, net):
+    a, b = pair
+    assert N.resolve(a, b.name) == N.address(b, net.name)
+    outsider = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-out"), detach=True)
+    assert N.resolve(outsider, b.name) is None          # no DNS across networks
+    assert not N.ping(outsider, N.address(b, net.name))[0]  # and no packets either
+    N.connect(net, outsider)
+    N.connect(net, outsider)  # twice is fine
+    assert set(N.addresses(outsider)) == {"bridge", net.name}
+    assert N.resolve(outsider, b.name)
+    N.disconnect(net, outsider)
+    assert set(N.addresses(outsider)) == {"bridge"}
+    with pytest.raises(WorkbookError, match="still attached"):
+        N.remove(net)
+
+
+def test_ports_published_and_docker_port():
+    web = C.run("nginx", name=N.name("t-pub"), detach=True, ports={"80/tcp": ("127.0.0.1", None)})
+    hp = N.host_port(web)
+    assert N.port(web) == [f"80/tcp -> 127.0.0.1:{hp}"]
+    helpers.errors.wait_for(lambda: N.http_from_host("127.0.0.1", hp), timeout=15, what="nginx")
+    plain = C.run("debian", ["sleep", "30"], detach=True)
+    with pytest.raises(WorkbookError, match="does not publish"):
+        N.host_port(plain)
+
+
+def test_netcat_conversation():
+    talk = N.netcat_conversation(reply="pong", lines=("ping 1", "ping 2"))
+    assert talk["server_received"].splitlines() == ["ping 1", "ping 2"]
+    assert talk["client_received"] == "pong"
+    assert C.state(talk["server"]) == "removed"
+
+
+def test_topology_reflects_the_engine(pair, net):
+    st = N.topology_state()
+    names = {c["label"] for c in st["containers"]}
+    assert {"t-a", "t-b"} <= names
+    nets = {n["name"]: n for n in st["networks"]}
+    assert net.name in nets and nets[net.name]["subnet"] and "bridge" in nets
+    a = next(c for c in st["containers"] if c["label"] == "t-a")
+    assert a["networks"][net.name] == N.address(pair[0], net.name)
+    fig = N.topology("test")
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert "t-a" in texts and N.address(pair[0], net.name) in texts

@@ -1,0 +1,79 @@
+"""The lifecycle diagram and the containers dashboard, on real containers."""
+
+from __future__ import annotations
+
+import pytest
+
+import helpers
+from helpers import containers as C
+from helpers import docker_engine
+from helpers.widgets import docker_widgets as W
+
+pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean():
+    yield
+    helpers.cleanup(quiet=True)
+
+
+def _highlighted(fig) -> str:
+    """The node drawn with the thick border (the current state)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax = fig.axes[0]
+    hot = [p for p in ax.patches if isinstance(p, FancyBboxPatch) and p.get_linewidth() > 2]
+    assert len(hot) == 1
+    x = hot[0].get_x() + hot[0].get_width() / 2
+    y = hot[0].get_y() + hot[0].get_height() / 2
+    return next(n for n, (nx, ny) in W._NODES.items() if abs(nx - x) < 0.01 and abs(ny - y) < 0.01)
+
+
+def test_lifecycle_diagram_follows_the_real_state():
+    c = C.create("debian", ["sleep", "infinity"], name=C.name("t-w-life"))
+    assert _highlighted(W.show_lifecycle(c)) == "created"
+    C.start(c)
+    assert _highlighted(W.show_lifecycle(c, last="start")) == "running"
+    C.pause(c)
+    assert _highlighted(W.show_lifecycle(c, last="pause")) == "paused"
+    C.unpause(c)
+    C.stop(c, timeout=0)
+    assert _highlighted(W.show_lifecycle(c, last="stop")) == "exited"
+    C.remove(c)
+    fig = W.show_lifecycle(c.name, last="remove")
+    assert _highlighted(fig) == "removed" and "removed" in fig.axes[0].get_title()
+
+
+def test_dashboard_lists_and_acts_on_session_containers():
+    c = C.run("debian", ["sleep", "infinity"], name=C.name("t-w-dash"), detach=True)
+    d = W.dashboard(show_diagram=False)
+    row = next(r for r in d.rows if r["name"] == c.name)
+    assert row["state"] == "running" and row["image"] == "debian" and row["networks"] == ["bridge"]
+    assert not d.buttons[(c.name, "pause")].disabled and d.buttons[(c.name, "unpause")].disabled
+    d.buttons[(c.name, "pause")].click()
+    assert C.state(c) == "paused"
+    assert "now paused" in d.act(c.name, "pause") or "already paused" in d.act(c.name, "pause")
+    assert d.act(c.name, "unpause").endswith("now running.")
+    assert d.act(c.name, "stop").endswith("now exited.")
+    d.buttons[(c.name, "remove")].click()
+    assert C.state(c.name) == "removed" and all(r["name"] != c.name for r in d.rows)
+    bundle = d._repr_mimebundle_()
+    assert "text/html" in bundle and "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_dashboard_refuses_foreign_containers():
+    cli = docker_engine.client()
+    foreign = cli.containers.run("debian", ["sleep", "60"], detach=True,
+                                 labels={"org.cloud-workbook": "1", "org.cloud-workbook.session": "00000000"})
+    try:
+        d = W.dashboard(show_diagram=False)
+        assert all(r["name"] != foreign.name for r in d.rows)
+        msg = d.act(foreign.id, "stop")
+        assert msg.startswith("Refused") and C.state(foreign.id) == "running"
+        assert "no container called" in d.act("no-such-container-wb", "stop")
+    finally:
+        try:
+            foreign.remove(force=True)
+        except Exception:  # another kernel's sweep may have removed it already
+            pass
