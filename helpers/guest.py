@@ -104,6 +104,21 @@ echo "== what the guest sees =="
 echo "kernel: $(uname -sr), memory: $(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2-)"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 grep -qw hypervisor /proc/cpuinfo && echo "cpu flag 'hypervisor': present (the CPU admits it is virtual)"
+echo "== PCI devices the guest sees (vendor:device, class, driver) =="
+for d in /sys/bus/pci/devices/*; do
+  v=$(cat $d/vendor); dev=$(cat $d/device); c=$(cat $d/class)
+  case $v:$dev in
+    0x1af4:*) what="virtio (paravirtual, Red Hat vendor id)";;
+    0x8086:0x100e) what="Intel 82540EM e1000 NIC (emulated real hardware)";;
+    0x8086:0x1237) what="Intel 440FX host bridge (emulated)";;
+    0x8086:0x7000) what="Intel PIIX3 ISA bridge (emulated)";;
+    0x8086:0x7010) what="Intel PIIX3 IDE (emulated)";;
+    0x8086:0x7113) what="Intel PIIX4 ACPI (emulated)";;
+    *) what="";;
+  esac
+  drv=none; [ -e $d/driver ] && drv=$(basename $(readlink $d/driver))
+  echo "$(basename $d) ${v#0x}:${dev#0x} class=${c#0x} driver=$drv $what"
+done
 echo "== virtio devices on the guest's PCI bus (/sys/bus/virtio/devices) =="
 for d in /sys/bus/virtio/devices/*; do
   [ -e "$d" ] || continue
@@ -454,7 +469,12 @@ def run_qemu(guest: Guest, *, accel: str = "tcg", mode: str = "bench", extra: st
             "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", str(guest.kernel), "-initrd", str(guest.initrd),
             "-append", guest.cmdline(mode, extra),
-            "-device", "virtio-rng-pci", "-device", "virtio-balloon-pci"]
+            "-device", "virtio-rng-pci", "-device", "virtio-balloon-pci",
+            # A virtio disk (backed by nothing) and a virtio NIC next to an emulated
+            # Intel e1000 NIC: paravirtual and fully emulated devices side by side.
+            "-blockdev", "null-co,node-name=disk0,size=67108864", "-device", "virtio-blk-pci,drive=disk0",
+            "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
+            "-netdev", "user,id=net1", "-device", "e1000,netdev=net1"]
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,0 +1,383 @@
+"""Experiments for the virtualization notebook: measure what the theory claims.
+
+* :func:`call_costs` -- a plain function call versus a system call (crossing
+  from ring 3 to ring 0 and back), measured with ``timeit``.
+* :func:`time_multiplexing` -- processes sharing one CPU, recorded slice by slice.
+* :func:`space_multiplexing` -- one virtual address, two processes, two contents.
+* :class:`StripedVolume` -- aggregation: several files seen as one volume (RAID 0).
+* :func:`compare_native_guest` -- the same busybox workloads natively, in the tiny
+  guest under QEMU's binary translator (TCG) and, where it really works, under KVM.
+
+Plots use matplotlib, with titles, labelled axes and units.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+import timeit
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import guest as guest_mod
+from .errors import WorkbookError
+
+WORKLOADS = ("cpu", "syscalls", "hash")
+
+
+# --------------------------------------------------------------------------- rings
+
+def _noop():
+    return None
+
+
+def call_costs(number: int = 200_000, repeat: int = 5) -> dict[str, float]:
+    """Nanoseconds per call (best of ``repeat``) for calls that stay in user mode or enter the kernel."""
+    candidates = {
+        "Python function call\n(user mode)": ("f()", {"f": _noop}),
+        "C builtin abs(-1)\n(user mode)": ("abs(-1)", {}),
+        "time.perf_counter()\n(vDSO, user mode)": ("pc()", {"pc": time.perf_counter}),
+        "os.getppid()\n(system call)": ("g()", {"g": os.getppid}),
+        "os.stat('/')\n(system call + work)": ("s('/')", {"s": os.stat}),
+    }
+    result = {}
+    for label, (stmt, env) in candidates.items():
+        best = min(timeit.repeat(stmt, globals=env, number=number, repeat=repeat))
+        result[label] = best / number * 1e9
+    return result
+
+
+def plot_call_costs(costs: dict[str, float], ax=None):
+    """Bar chart of :func:`call_costs`: user-mode calls in blue, system calls in red."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(9, 3.8))[1]
+    labels = list(costs)
+    colors = ["#cf222e" if "system call" in k else "#0969da" for k in labels]
+    bars = ax.bar(range(len(labels)), [costs[k] for k in labels], color=colors)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.bar_label(bars, fmt="%.0f ns", fontsize=8)
+    ax.set_ylabel("time per call (ns)")
+    ax.set_title("Crossing into ring 0 costs more than a call that stays in ring 3")
+    ax.figure.tight_layout()
+    return ax
+
+
+# --------------------------------------------------------------------------- multiplexing in time
+
+# Each spinner is a fresh interpreter (not a fork of the kernel, which has threads).
+_SPIN = r"""
+import json, os, sys, time
+cpu, seconds, t0 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+try:
+    os.sched_setaffinity(0, {cpu})
+except (AttributeError, OSError):
+    pass
+while time.time() < t0:  # start together
+    pass
+slices = []
+last = begin = time.perf_counter()
+offset = time.time() - begin
+end = begin + seconds
+while (now := time.perf_counter()) < end:
+    if now - last > 0.0005:  # we were off the CPU for a while: a slice ended
+        slices.append((begin + offset - t0, last + offset - t0))
+        begin = now
+    last = now
+slices.append((begin + offset - t0, last + offset - t0))
+print(json.dumps({"pid": os.getpid(), "slices": slices}))
+"""
+
+
+def time_multiplexing(processes: int = 3, seconds: float = 0.6, cpu: int = 0) -> dict:
+    """Run ``processes`` busy loops pinned to one CPU and record when each really ran.
+
+    Returns ``{"slices": {pid: [(start, end), ...]}, "seconds": ..., "cpu": ...}``
+    (times in seconds from the common start).
+    """
+    import sys
+
+    t0 = time.time() + 0.3
+    procs = [subprocess.Popen([sys.executable, "-c", _SPIN, str(cpu), str(seconds), str(t0)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    slices = {}
+    for p in procs:
+        out, _ = p.communicate(timeout=seconds * 20 + 20)
+        data = json.loads(out)
+        slices[data["pid"]] = [tuple(s) for s in data["slices"]]
+    return {"slices": slices, "seconds": seconds, "cpu": cpu}
+
+
+def plot_time_multiplexing(data: dict, ax=None):
+    """Gantt chart: which process held the CPU when."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(10, 2.6))[1]
+    colors = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700"]
+    for row, (pid, slices) in enumerate(sorted(data["slices"].items())):
+        ax.broken_barh([(a * 1000, max(b - a, 1e-5) * 1000) for a, b in slices], (row - 0.4, 0.8),
+                       color=colors[row % len(colors)])
+        busy = sum(b - a for a, b in slices)
+        ax.text(1.0, row, f" {busy / data['seconds']:.0%} of its time on the CPU",
+                transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    ax.set_yticks(range(len(data["slices"])), [f"pid {p}" for p in sorted(data["slices"])])
+    ax.set_xlabel("time since start (ms)")
+    ax.set_title(f"Multiplexing in time: {len(data['slices'])} processes share CPU {data['cpu']}")
+    ax.figure.tight_layout()
+    return ax
+
+
+# --------------------------------------------------------------------------- multiplexing in space
+
+def space_multiplexing() -> list[dict]:
+    """One buffer at one virtual address in a parent and a forked child, written differently.
+
+    Each process reports the virtual address, the content it sees, and (when
+    readable, i.e. as root) the physical page frame behind it from /proc/self/pagemap.
+    """
+    buf = ctypes.create_string_buffer(4096)
+    buf.value = b"written by the parent"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: write into "the same" memory
+        try:
+            buf.value = b"written by the child"
+            os.write(w, repr(_describe(buf, "child")).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    child_text = b""
+    while chunk := os.read(r, 4096):
+        child_text += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return [_describe(buf, "parent"), eval(child_text.decode())]  # noqa: S307 (our own repr of a dict)
+
+
+def _describe(buf, who: str) -> dict:
+    addr = ctypes.addressof(buf)
+    frame = None
+    try:
+        with open("/proc/self/pagemap", "rb") as fh:
+            fh.seek(addr // os.sysconf("SC_PAGE_SIZE") * 8)
+            entry = int.from_bytes(fh.read(8), "little")
+        frame = entry & ((1 << 55) - 1) if entry >> 63 else None
+        frame = frame or None  # 0 means "not allowed to see it"
+    except OSError:
+        pass
+    return {"process": who, "pid": os.getpid(), "virtual address": hex(addr),
+            "content": buf.value.decode(), "physical frame": hex(frame) if frame else "(hidden: needs root)"}
+
+
+# --------------------------------------------------------------------------- aggregation
+
+class StripedVolume:
+    """Aggregation: ``n`` files exposed as one byte-addressable volume (RAID 0 striping).
+
+    Block ``i`` of the volume lives in file ``i % n`` at offset ``(i // n) * block``:
+    the user sees one big device, the files each hold a share.
+    """
+
+    def __init__(self, folder: str | Path, members: int = 3, block: int = 4096):
+        self.block = block
+        self.paths = [Path(folder) / f"disk{i}.img" for i in range(members)]
+        for p in self.paths:
+            p.touch()
+
+    def _where(self, index: int) -> tuple[Path, int]:
+        return self.paths[index % len(self.paths)], (index // len(self.paths)) * self.block
+
+    def write(self, offset: int, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            index, within = divmod(offset + pos, self.block)
+            chunk = data[pos:pos + self.block - within]
+            path, base = self._where(index)
+            with open(path, "r+b") as fh:
+                fh.seek(base + within)
+                fh.write(chunk)
+            pos += len(chunk)
+
+    def read(self, offset: int, size: int) -> bytes:
+        out = bytearray()
+        while len(out) < size:
+            index, within = divmod(offset + len(out), self.block)
+            path, base = self._where(index)
+            with open(path, "rb") as fh:
+                fh.seek(base + within)
+                out += fh.read(min(self.block - within, size - len(out)))
+        return bytes(out)
+
+    def member_sizes(self) -> dict[str, int]:
+        return {p.name: p.stat().st_size for p in self.paths}
+
+
+# --------------------------------------------------------------------------- native vs guest
+
+@dataclass
+class Comparison:
+    """Seconds per workload: native, TCG and (when it runs) KVM, plus what happened."""
+
+    native: dict[str, float]
+    tcg: dict[str, float]
+    kvm: dict[str, float] = field(default_factory=dict)
+    kvm_status: str = ""
+    tcg_boot_seconds: float | None = None
+    tcg_console: str = ""
+
+    def ratios(self, accel: str = "tcg") -> dict[str, float]:
+        other = self.tcg if accel == "tcg" else self.kvm
+        return {w: other[w] / self.native[w] for w in other if self.native.get(w)}
+
+
+def _workload_script() -> Path:
+    path = Path(tempfile.gettempdir()) / f"wb-workload-{os.getuid()}.sh"
+    path.write_text(guest_mod.WORKLOAD)
+    return path
+
+
+def native_workloads(names=WORKLOADS, repeat: int = 3) -> dict[str, float]:
+    """Run the guest's workload script on the host with the same busybox binary (best of ``repeat``)."""
+    script = _workload_script()
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+    result = {}
+    for name in names:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            subprocess.run([str(guest_mod.BUSYBOX), "sh", str(script), name], capture_output=True,
+                           env=env, check=True, timeout=120)
+            times.append(time.perf_counter() - t0)
+        result[name] = min(times)
+    return result
+
+
+_RESULT = re.compile(r"WB-RESULT (\w+) ([\d.]+) ([\d.]+)")
+
+
+def guest_workloads(accel: str = "tcg", names=WORKLOADS, timeout: float = 120) -> tuple[dict[str, float], guest_mod.QemuRun]:
+    """Boot the tiny guest with ``accel`` and run the workloads inside (timed by the guest's clock)."""
+    g = guest_mod.ensure()
+    run = guest_mod.run_qemu(g, accel=accel, mode="bench", extra=f"wb.bench={','.join(names)}", timeout=timeout)
+    if run.timed_out:
+        raise WorkbookError(f"The guest under {accel} did not finish its workloads within {timeout:g} s "
+                            f"(it was stopped): this accelerator does not work here.")
+    found = {m.group(1): float(m.group(3)) - float(m.group(2)) for m in _RESULT.finditer(run.console)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise WorkbookError(f"The guest under {accel} did not report {', '.join(missing)}: its console "
+                            f"ends with {run.console[-200:]!r}.")
+    # The guest's clock ticks in 10 ms steps (/proc/uptime): never report zero.
+    return {n: max(found[n], 0.005) for n in names}, run
+
+
+def boot_seconds(console: str) -> float | None:
+    """Guest uptime when its boot script started (from the ``WB-BOOTED`` line)."""
+    m = re.search(r"WB-BOOTED guest uptime ([\d.]+)", console)
+    return float(m.group(1)) if m else None
+
+
+def compare_native_guest(names=WORKLOADS, *, try_kvm: bool = True) -> Comparison:
+    """The same workloads natively, under TCG, and under KVM when a boot probe says it works."""
+    native = native_workloads(names)
+    tcg, run = guest_workloads("tcg", names)
+    comp = Comparison(native, tcg, tcg_boot_seconds=boot_seconds(run.console), tcg_console=run.console)
+    if not try_kvm:
+        comp.kvm_status = "not tried"
+        return comp
+    from . import envcheck
+    probe = envcheck.kvm_probe()
+    if not probe.get("ok"):
+        comp.kvm_status = f"KVM not usable here: {probe.get('reason')}"
+        return comp
+    try:
+        comp.kvm, _ = guest_workloads("kvm", names, timeout=60)
+        comp.kvm_status = "KVM works"
+    except WorkbookError as exc:
+        comp.kvm_status = str(exc)
+    return comp
+
+
+def plot_comparison(comp: Comparison, ax=None):
+    """Grouped bars (log scale): seconds per workload natively, under TCG, under KVM."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    names = list(comp.native)
+    series = [("native (host)", comp.native, "#1a7f37"), ("guest under TCG (binary translation)", comp.tcg, "#cf222e")]
+    if comp.kvm:
+        series.append(("guest under KVM (hardware assisted)", comp.kvm, "#0969da"))
+    width = 0.8 / len(series)
+    for k, (label, data, color) in enumerate(series):
+        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(names))]
+        bars = ax.bar(xs, [data.get(n, 0) for n in names], width, label=label, color=color)
+        if data is not comp.native:
+            ax.bar_label(bars, [f"×{data[n] / comp.native[n]:.1f}" for n in names], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("seconds (log scale)")
+    ax.set_xlabel("workload (same busybox commands everywhere)")
+    title = "The same work natively and inside a virtual machine"
+    if not comp.kvm:
+        title += "\n(KVM does not run guests on this machine: no KVM bars)"
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.figure.tight_layout()
+    return ax
+
+
+# --------------------------------------------------------------------------- exercise
+
+#: The answers the taxonomy exercise expects.
+TAXONOMY = {
+    "a process scheduler giving each program a few milliseconds of CPU in turn": "multiplexing in time",
+    "virtual memory giving each process its own pages of the same RAM": "multiplexing in space",
+    "a RAID controller showing four disks as one volume": "aggregation",
+    "QEMU showing an Intel e1000 network card that the host does not have": "emulation",
+    "the Python interpreter running bytecode": "application level",
+    "a Docker container": "operating-system level",
+    "a QEMU/KVM virtual machine": "hardware level",
+    "Xen or VMware ESXi running directly on the hardware": "type I",
+    "VirtualBox running as a program on a desktop OS": "type II",
+}
+
+
+_ALIASES = {
+    "multiplexing in time": {"time multiplexing", "temporal multiplexing", "multiplexing time"},
+    "multiplexing in space": {"space multiplexing", "spatial multiplexing", "multiplexing space"},
+    "aggregation": {"aggregate"},
+    "emulation": {"emulate"},
+    "application level": {"application", "app level"},
+    "operating-system level": {"os level", "operating system level", "os", "operating system"},
+    "hardware level": {"hardware"},
+    "type I": {"type 1", "i", "1", "native", "bare metal"},
+    "type II": {"type 2", "ii", "2", "hosted"},
+}
+
+
+def _norm(text) -> str:
+    return " ".join(re.sub(r"[^a-z0-9 ]", " ", str(text).lower()).split())
+
+
+def check_taxonomy(answers: dict[str, str]) -> bool:
+    """Exercise check: prints, case by case, which classifications are right; returns True if all are."""
+    ok = True
+    for example, expected in TAXONOMY.items():
+        given = answers.get(example)
+        accepted = {_norm(expected)} | {_norm(a) for a in _ALIASES.get(expected, ())}
+        if given is None:
+            print(f"✘ missing: {example!r}")
+            ok = False
+        elif _norm(given) in accepted:
+            print(f"✔ {example} → {given}")
+        else:
+            print(f"✘ {example} → {given!r} is not right: think again about which strategy, level or type this is")
+            ok = False
+    print("All answers are right." if ok else "Fix the answers marked ✘ and run the check again.")
+    return ok
