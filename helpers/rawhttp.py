@@ -123,13 +123,21 @@ def render_url(url: str) -> str:
     if s.fragment:
         pieces.append(("fragment", s.fragment, "#", ""))
     boxes = []
+
+    def box(text: str, label: str, colour: str, underline: bool) -> str:
+        # Every piece, separators included, is a two-line box (text over label) so they all line up.
+        border = f"border-top:3px solid {colour};" if underline else "border-top:3px solid transparent;"
+        return (f'<span style="display:inline-block;vertical-align:top;text-align:center;margin:0 1px">'
+                f'<span style="color:{colour};font-weight:{"bold" if underline else "normal"};white-space:pre">'
+                f'{html.escape(text)}</span><br><span style="display:block;{border}font-size:70%;color:{colour}">'
+                f'{label or "&nbsp;"}</span></span>')
+
     for name, text, before, after in pieces:
-        c = _URL_COLOURS[name]
-        sep = lambda t: f'<span style="color:#555">{html.escape(t)}</span>' if t else ""
-        boxes.append(
-            f'{sep(before)}<span style="display:inline-block;text-align:center;border-bottom:3px solid {c};'
-            f'margin:0 1px"><span style="color:{c};font-weight:bold">{html.escape(text)}</span><br>'
-            f'<span style="font-size:70%;color:{c}">{name}</span></span>{sep(after)}')
+        if before:
+            boxes.append(box(before, "", "#555", False))
+        boxes.append(box(text, name, _URL_COLOURS[name], True))
+        if after:
+            boxes.append(box(after, "", "#555", False))
     rows = [("scheme", p.scheme), ("host", p.host),
             ("port", f"{p.port}" + (" (the scheme's default, not written)" if s.port is None else "")),
             ("path", p.path or "(empty: the request line uses /)"),
@@ -420,7 +428,7 @@ def render_message(message: bytes | str, *, title: str = "", max_body: int = 200
         rows.append(("header", shown + crlf(end)))
     if sep:
         rows.append(("empty line", _badge("CR LF" if sep == CRLF + CRLF else "LF", _PART_COLOURS["blank"])
-                     + _mark("  a line with nothing before its CR LF: end of the header section", _PART_COLOURS["crlf"])))
+                     + _mark("  end of the header section", _PART_COLOURS["crlf"])))
     else:
         rows.append(("empty line", _mark("(missing: a server waits for it before it answers)", "#d62728", True)))
     if body:
