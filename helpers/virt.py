@@ -762,7 +762,7 @@ def network_summary(net) -> dict:
     return {"name": net.name(), "UUID": net.UUIDString(), "active": bool(net.isActive()),
             "persistent": bool(net.isPersistent()),
             "mode": fwd.get("mode", "nat") if fwd is not None else "isolated",
-            "bridge": bridge.get("name") if bridge is not None else "-",
+            "bridge": (bridge.get("name") if bridge is not None else None) or "-",
             "address": f"{ip.get('address')}/{ip.get('netmask') or ip.get('prefix')}" if ip is not None else "-"}
 
 
