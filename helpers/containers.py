@@ -518,7 +518,8 @@ def plot_memory(results: list[dict], ax=None):
     """Bar chart of :func:`memory_limit_experiment`: measured peak per request, the limit as a line."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(7, 3.6))
     limit = results[0]["limit_mb"]
     xs = [f"{r['asked_mb']} MB" for r in results]
@@ -535,8 +536,7 @@ def plot_memory(results: list[dict], ax=None):
     ax.set_xlabel("memory the process tried to hold")
     ax.set_ylabel("peak memory measured by the cgroup (MB)")
     ax.set_title("A memory limit enforced by the cgroup (green: ran, red: killed)")
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish(ax, own)
 
 
 def cpu_limit_experiment(cpus: float = 0.5, seconds: float = 2.0, image: str = "debian") -> dict:
@@ -604,7 +604,8 @@ def plot_start_times(samples: list[dict], ax=None):
     """Each sample as a dot per phase, with the median marked."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(7, 3.2))
     keys = [("create_s", "create"), ("start_s", "start"), ("run_s", "run --rm (all)")]
     for i, (key, label) in enumerate(keys):
@@ -619,7 +620,17 @@ def plot_start_times(samples: list[dict], ax=None):
     ax.set_ylabel("time (ms)")
     ax.set_xlabel("phase of docker run")
     ax.set_title(f"Container start time on this machine ({len(samples)} runs)")
+    return _finish(ax, own)
+
+
+def _finish(ax, own: bool):
+    """Lay out the figure; a figure made here is closed so that Jupyter shows it once (as the
+    returned value) instead of twice."""
+    import matplotlib.pyplot as plt
+
     ax.figure.tight_layout()
+    if own:
+        plt.close(ax.figure)
     return ax.figure
 
 
