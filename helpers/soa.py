@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -251,8 +251,9 @@ class LoadBalancer:
         self._local = threading.local()
 
     # -- serving
-    def start(self) -> "LoadBalancer":
-        self.server = servers.serve(self.wsgi, name=self.name)
+    def start(self, port: int | None = None) -> "LoadBalancer":
+        """Serve the balancer on 127.0.0.1 (``port=None``: a free port); returns itself."""
+        self.server = servers.serve(self.wsgi, name=self.name, port=port)
         return self
 
     def stop(self) -> None:

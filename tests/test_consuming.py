@@ -34,3 +34,9 @@ def test_checker_right_and_wrong():
     sloppy = lambda base, task_id: requests.patch(f"{base}/tasks/{task_id}", json={"done": True}).json()
     assert consuming.check_tasks_client(create_task, sloppy) is False
     assert consuming.check_tasks_client(lambda b, t: str(create_task(b, t)), complete_task) is False
+
+
+def test_checker_needs_two_functions():
+    from helpers.errors import WorkbookError
+    with pytest.raises(WorkbookError, match="two functions"):
+        consuming.check_tasks_client(create_task, None)

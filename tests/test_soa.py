@@ -64,6 +64,12 @@ def test_discovery_and_composition(cleanup_servers):
     assert requests.get(comp.url + "/welcome/zoe").status_code == 503
 
 
+def test_occupied_port_is_one_sentence(cleanup_servers):
+    taken = servers.serve(soa.create_service_app("A", store=soa.store_path("t-port")), name="t-taken")
+    with pytest.raises(WorkbookError, match="already in use"):
+        soa.LoadBalancer([("A", taken.url)], name="t-balancer5").start(port=taken.port)
+
+
 def test_bad_input_is_one_sentence():
     with pytest.raises(WorkbookError, match="between 1 and 6"):
         soa.start_instances(0)
