@@ -1027,3 +1027,30 @@ def _safe(fn, default):
 
 
 CLEANER = Cleaner("libvirt", _safe(_owners, set()), _safe(_leftovers, []), _safe(_remove, []))
+
+
+def check_saved_and_back(conn, dom_name: str) -> bool:
+    """Exercise check: did ``dom_name`` go running → saved → running in this session, and is it running now?
+
+    Prints what passes and what to fix, case by case; returns True when all pass.
+    """
+    ok = True
+
+    def verdict(good, text, fix=""):
+        nonlocal ok
+        ok = ok and good
+        print(("✔ " if good else "✘ ") + text + ("" if good else f" — {fix}"))
+
+    steps = [(op, before, after) for name_, op, before, after in HISTORY if name_ == dom_name]
+    saved_at = next((i for i, (op, b, a) in enumerate(steps) if op == "save" and a == "saved"), None)
+    verdict(saved_at is not None, f"{dom_name} was saved (virt.save(dom) = virsh save)",
+            "call virt.save(dom) on the running domain")
+    restored = saved_at is not None and any(op == "restore" and a == "running" for op, b, a in steps[saved_at:])
+    verdict(restored, "it was restored from its file afterwards (virt.restore(conn, path) = virsh restore)",
+            "call virt.restore(conn, path) with the path save() returned")
+    now = lifecycle_state(conn, dom_name)
+    verdict(now == "running", f"it is running now (state: {now})", "it should end running")
+    verdict(not save_path(dom_name).exists(), "no stale saved image is left behind",
+            f"restore it, or delete {save_path(dom_name)}")
+    print("All checks pass." if ok else "Fix the points marked ✘ and run the check again.")
+    return ok
