@@ -411,13 +411,13 @@ def save(ref: str, path) -> dict:
 
 
 def load(path) -> list[str]:
-    """``docker image load -i PATH``: returns the tags (or ids) loaded."""
+    """``docker image load -i PATH``: returns the tags (or ids) of the images loaded."""
     path = Path(path)
     if not path.exists():
         raise NotFound(f"There is no file {path} to load: save an image first.")
     with open(path, "rb") as fh:
         loaded = docker_engine.client().images.load(fh.read())
-    return [(img.tags or [img.short_id])[0] for img in loaded]
+    return [t for img in loaded for t in (img.tags or [img.short_id])]
 
 
 # --- a private registry ----------------------------------------------------------------
