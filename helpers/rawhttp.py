@@ -621,12 +621,14 @@ def check_raw_request(make_request, url: str) -> bool:
 
 
 def report_cases(results: list[tuple[bool, str]]) -> bool:
-    """Show a checker's verdict case by case (✅/❌) and return True when every case passes."""
+    """Show a checker's verdict case by case (PASS/FAIL) and return True when every case passes."""
     from IPython.display import display
 
     passed = bool(results) and all(ok for ok, _ in results)
-    lines = "".join(f"<li>{'✅' if ok else '❌'} {html.escape(text)}</li>" for ok, text in results)
-    verdict = "All checks pass." if passed else "Some checks fail: fix the ❌ lines and run the check again."
+    # Drawn badges rather than emoji, which many fonts (and headless browsers) cannot show.
+    mark = lambda ok: _badge("PASS", "#2a7a2a") if ok else _badge("FAIL", "#b00020")
+    lines = "".join(f"<li style='list-style:none'>{mark(ok)} {html.escape(text)}</li>" for ok, text in results)
+    verdict = "All checks pass." if passed else "Some checks fail: fix the FAIL lines and run the check again."
     plain = "\n".join([verdict] + [f"{'PASS' if ok else 'FAIL'} {text}" for ok, text in results])
     display({"text/html": f"<b>{verdict}</b><ul style='margin:2px'>{lines}</ul>", "text/plain": plain}, raw=True)
     return passed

@@ -24,10 +24,13 @@ to serve one instance (that is what :func:`start_instances` does).
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -114,11 +117,16 @@ class KeyValueStore:
             db.close()
 
 
+_STORE_DIR: Path | None = None
+
+
 def store_path(name: str = "soa-store") -> Path:
-    """Where this session keeps a store file (in the workbook's state folder)."""
-    folder = session.state_dir() / "stores"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{session.resource_name(name)}.sqlite"
+    """A store file of this session, in a temporary folder removed when the kernel exits."""
+    global _STORE_DIR
+    if _STORE_DIR is None:
+        _STORE_DIR = Path(tempfile.mkdtemp(prefix=f"{session.resource_name('stores')}-"))
+        atexit.register(shutil.rmtree, _STORE_DIR, True)
+    return _STORE_DIR / f"{name}.sqlite"
 
 
 # --------------------------------------------------------------------------- the service
