@@ -333,7 +333,7 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
     else:
         fig = ax.figure
     xs = [3.4 + 2.6 * i for i in range(len(conts))]
-    x_max = (xs[-1] + 1.4) if xs else 6.0
+    x_max = max((xs[-1] + 1.4) if xs else 0.0, 3.4 + 2.6 * 2 + 1.4)  # room for 3 columns at least
     host_y, box_y, box_h = height - 0.6, height - 2.6, 1.0
     # the host: this machine, with its loopback and (for host-network containers) its own stack
     ax.add_patch(FancyBboxPatch((0.1, host_y - 0.25), x_max - 0.2, 0.55, boxstyle="round,pad=0.02",
@@ -349,7 +349,8 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
                 linestyle=":" if n["driver"] == "null" else "-")
         desc = f"{n['label']} ({n['driver']})"
         if n["subnet"]:
-            desc += f"\n{n['subnet']}" + (" internal" if n["internal"] else "")
+            desc += f"\n{n['subnet']}" + (f" gw {n['gateway']}" if n["gateway"] else "") + (
+                " internal" if n["internal"] else "")
         ax.text(0.15, y + 0.08, desc, fontsize=8, color=colour[n["name"]], va="bottom")
     for x, c in zip(xs, conts):
         ax.add_patch(FancyBboxPatch((x - 1.1, box_y), 2.2, box_h, boxstyle="round,pad=0.03",
