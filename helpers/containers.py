@@ -527,11 +527,14 @@ def plot_memory(results: list[dict], ax=None):
     colours = ["tab:red" if r["oom_killed"] or r["exit_code"] else "tab:green" for r in results]
     bars = ax.bar(xs, ys, color=colours)
     for bar, r in zip(bars, results):
-        label = "killed (OOM)" if r["oom_killed"] else f"{r['peak_mb']:.1f} MB"
-        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                    va="bottom", fontsize=9)
+        x = bar.get_x() + bar.get_width() / 2
+        if r["oom_killed"] or r["peak_mb"] is None:
+            ax.annotate("killed by the\nOOM killer", (x, bar.get_height() * 0.5), ha="center", va="center",
+                        fontsize=9, color="white", fontweight="bold")
+        else:
+            ax.annotate(f"{r['peak_mb']:.1f} MB", (x, bar.get_height()), ha="center", va="bottom", fontsize=9)
     ax.axhline(limit, color="black", linestyle="--", linewidth=1)
-    ax.text(len(xs) - 0.5, limit * 1.02, f"--memory {limit}m", ha="right", va="bottom", fontsize=9)
+    ax.text(-0.45, limit * 1.03, f"limit: --memory {limit}m", ha="left", va="bottom", fontsize=9)
     ax.set_ylim(0, limit * 1.3)
     ax.set_xlabel("memory the process tried to hold")
     ax.set_ylabel("peak memory measured by the cgroup (MB)")
