@@ -1,0 +1,46 @@
+"""helpers.virt_bench: the experiments run and give plausible numbers."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from helpers import virt_bench as vb
+
+
+def test_system_call_costs_more_than_plain_call():
+    costs = vb.call_costs(number=20_000, repeat=2)
+    assert costs["os.getppid()\n(system call)"] > costs["C builtin abs(-1)\n(user mode)"]
+    vb.plot_call_costs(costs)
+
+
+def test_space_multiplexing_same_address_different_content():
+    parent, child = vb.space_multiplexing()
+    assert parent["virtual address"] == child["virtual address"]
+    assert parent["content"] != child["content"]
+
+
+def test_time_multiplexing_records_slices():
+    data = vb.time_multiplexing(processes=2, seconds=0.2)
+    assert len(data["slices"]) == 2 and all(data["slices"].values())
+    vb.plot_time_multiplexing(data)
+
+
+def test_striped_volume_round_trip(tmp_path):
+    v = vb.StripedVolume(tmp_path, members=3, block=16)
+    payload = bytes(range(100))
+    v.write(5, payload)
+    assert v.read(5, 100) == payload
+    assert len([s for s in v.member_sizes().values() if s]) == 3
+
+
+def test_native_vs_tcg_comparison():
+    comp = vb.compare_native_guest(names=("hash",), try_kvm=False)
+    assert comp.tcg["hash"] > 0 and comp.native["hash"] > 0
+    vb.plot_comparison(comp)
+
+
+def test_taxonomy_check(capsys):
+    assert vb.check_taxonomy(dict(vb.TAXONOMY))
+    wrong = dict(vb.TAXONOMY, **{"a Docker container": "hardware level"})
+    assert not vb.check_taxonomy(wrong)
+    assert "✘" in capsys.readouterr().out
