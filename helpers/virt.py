@@ -68,6 +68,22 @@ class XMLError(WorkbookError):
     """An XML definition libvirt rejected."""
 
 
+#: Sample XML definitions (``data/libvirt/*.xml``), named ``example-*``.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "libvirt"
+
+
+def sample_xml(sample: str, base: str | None = None) -> str:
+    """The sample ``data/libvirt/<sample>.xml``; with ``base``, renamed to this session's ``name(base)``."""
+    path = DATA_DIR / f"{sample}.xml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in DATA_DIR.glob("*.xml")))
+        raise NotFound(f"There is no sample {sample!r}: choose one of {known}.")
+    text = path.read_text()
+    if base:
+        text = re.sub(r"<name>example-[^<]*</name>", f"<name>{name(base)}</name>", text, count=1)
+    return text
+
+
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0].rstrip(".") if text else "no details"
 

@@ -138,3 +138,15 @@ def test_real_guest_lifecycle_on_system():
     finally:
         virt.CLEANER.remove(session.SESSION_ID)
     assert not virt.CLEANER.leftovers(session.SESSION_ID)
+
+
+def test_sample_xml_files_are_accepted_by_libvirt(test_conn):
+    for sample in ("network-nat", "network-routed", "network-isolated"):
+        net = test_conn.networkDefineXML(virt.sample_xml(sample, f"s-{sample}"))
+        assert net.name() == virt.name(f"s-{sample}")
+    pool = test_conn.storagePoolDefineXML(virt.sample_xml("pool-dir", "s-pool"), 0)
+    pool.create(0)
+    pool.createXML(virt.sample_xml("volume-qcow2"), 0)
+    assert "<domain" in virt.sample_xml("domain-tiny-guest", "s-dom")
+    with pytest.raises(NotFound, match="no sample"):
+        virt.sample_xml("nope")
