@@ -173,7 +173,7 @@ class BuildResult:
     def summary(self) -> str:
         n = len(self.steps)
         return (f"Built {', '.join(self.tags) or self.image.short_id} in {self.seconds:.1f} s: "
-                f"{n} steps, {sum(self.cached)} from the cache.")
+                f"{n} build steps after FROM, {sum(self.cached)} from the cache.")
 
     def show_log(self) -> None:
         print("\n".join(self.log))
@@ -183,14 +183,17 @@ def _parse_log(lines: list[str]) -> tuple[list[str], list[bool]]:
     steps, cached = [], []
     for line in lines:
         m = re.match(r"Step \d+/\d+ : (.*)", line)
-        if m and m.group(1).upper().startswith("FROM "):
-            continue  # the base image is used, never built: no cache question
+        if m and (m.group(1).upper().startswith("FROM ") or m.group(1).startswith(f"LABEL {session.WORKBOOK_LABEL}")):
+            steps.append(None)  # FROM is never built; the workbook's own labels are not the lesson's steps
+            cached.append(None)
+            continue
         if m:
             steps.append(m.group(1))
             cached.append(False)
-        elif "Using cache" in line and cached:
+        elif "Using cache" in line and cached and cached[-1] is not None:
             cached[-1] = True
-    return steps, cached
+    keep = [i for i, st in enumerate(steps) if st is not None]
+    return [steps[i] for i in keep], [bool(cached[i]) for i in keep]
 
 
 def build(path, tag: str | list[str] | None = None, *, dockerfile: str | None = None,
