@@ -181,10 +181,10 @@ class ContainersDashboard(_StaticFallback, w.VBox):
                 f"{html.escape(r['image'])} · <b style='color:{colour}'>{r['state']}</b>"
                 f" · ports: {html.escape(', '.join(r['ports']) or '—')}"
                 f" · networks: {html.escape(', '.join(r['networks']) or '—')}",
-                layout=w.Layout(width="62%"))
+                layout=w.Layout(width="52%"))
             btns = []
             for action, states in ACTIONS.items():
-                b = w.Button(description=action, layout=w.Layout(width="78px"),
+                b = w.Button(description=action, layout=w.Layout(width="84px", padding="0 2px"),
                              disabled=r["state"] not in states,
                              button_style="danger" if action == "remove" else "")
                 b.on_click(lambda _b, n=r["name"], a=action: self._clicked(n, a))
