@@ -29,6 +29,7 @@ import gzip
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import tempfile
 import threading
@@ -40,7 +41,7 @@ from pathlib import Path
 import requests
 
 from . import servers, session
-from .errors import WorkbookError
+from .errors import WorkbookError, wait_for
 
 #: What every instance says about itself at ``GET /contract`` (standard contract principle).
 CONTRACT = {
@@ -445,14 +446,58 @@ def create_composite_app(shop_url: str):
 
 
 # --------------------------------------------------------------------------- exercise
+class _ForkedInstance:
+    """One instance of a student's app served by Werkzeug in a forked child process.
+
+    The checker needs each instance in its own process, as in production: two
+    apps served by threads of the kernel would share the notebook's global
+    variables, and a counter kept in a global would pass as "stateless".
+    Forking copies the app (a closure defined in the notebook cannot be sent
+    to a fresh interpreter); the child only serves HTTP and never touches the
+    kernel's sockets.
+    """
+
+    def __init__(self, app, label: str):
+        import multiprocessing
+
+        self.label = label
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((servers.LOOPBACK, 0))  # bound in the parent: the port is known and taken before the fork
+        sock.listen(64)
+        self.url = f"http://{servers.LOOPBACK}:{sock.getsockname()[1]}"
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_serve_forked, args=(app, sock), name=f"exercise-{label}", daemon=True)
+        self.process.start()
+        sock.close()  # the child holds its own copy
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(5)
+
+
+def _serve_forked(app, sock) -> None:
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log(self, *args, **kwargs):  # the kernel's output streams are not ours to write to
+            pass
+
+    host, port = sock.getsockname()
+    make_server(host, port, app, threaded=True, request_handler=Quiet, fd=sock.fileno()).serve_forever()
+
+
 def check_stateless_counter(create_app, *, requests_total: int = 6) -> bool:
     """Checker for notebook 01: ``create_app(store)`` must return a stateless counter service.
 
     The service answers ``POST /visits`` with ``{"visits": <count after this visit>}``
-    and ``GET /visits`` with ``{"visits": <count>}``.  The check starts two
-    instances of your app behind a real :class:`LoadBalancer`, counts visits
-    through it, reads each instance directly, then stops one instance and
-    visits again.  It reports case by case and returns True when all pass.
+    and ``GET /visits`` with ``{"visits": <count>}``.  The check runs two
+    instances of your app, each in its own process (so nothing kept in a
+    Python variable, global or not, is shared), behind a real
+    :class:`LoadBalancer`; it counts visits through the balancer, reads each
+    instance directly, then stops one instance and visits again.  It reports
+    case by case and returns True when all pass.
     """
     from .rawhttp import report_cases
 
@@ -465,10 +510,12 @@ def check_stateless_counter(create_app, *, requests_total: int = 6) -> bool:
         return report_cases([(False, f"create_app(store) raised {type(exc).__name__}: {exc}")])
     if not all(callable(a) for a in apps):
         return report_cases([(False, "create_app(store) must return a Flask app")])
-    inst = [servers.serve(a, name=f"exercise-{n}") for a, n in zip(apps, "AB")]
-    inst[0].label, inst[1].label = "A", "B"
-    lb = LoadBalancer(inst, name="exercise-balancer").start()
+    inst = [_ForkedInstance(a, label) for a, label in zip(apps, "AB")]
+    lb = LoadBalancer([(s.label, s.url) for s in inst], name="exercise-balancer").start()
     try:
+        for s in inst:  # each child is serving once its port answers
+            wait_for(lambda: servers.port_is_open(int(s.url.rsplit(":", 1)[1])), timeout=10,
+                     what=f"exercise instance {s.label} to start")
         seen = []
         for _ in range(requests_total):
             try:
@@ -479,11 +526,13 @@ def check_stateless_counter(create_app, *, requests_total: int = 6) -> bool:
         expected = list(range(1, requests_total + 1))
         cases.append((seen == expected, f"{requests_total} POST /visits through the balancer count 1..{requests_total} "
                                         f"(got {seen})"))
+        alone = []
         for s in inst:
             try:
                 got = requests.get(s.url + "/visits", timeout=3).json().get("visits")
             except (requests.RequestException, ValueError, AttributeError):
                 got = "no JSON"
+            alone.append(got)
             cases.append((got == requests_total, f"instance {s.label} alone reports visits = {requests_total} (got {got!r})"))
         inst[0].stop()
         lb.note("stopped A")
@@ -494,6 +543,12 @@ def check_stateless_counter(create_app, *, requests_total: int = 6) -> bool:
             got = "no JSON"
         cases.append((got == requests_total + 1, f"after instance A stops, the next visit is number "
                                                  f"{requests_total + 1} (got {got!r})"))
+        if "status 405" in seen or "status 404" in seen:
+            cases.append((False, "hint: 404 means no route matches /visits and 405 means the route exists but not "
+                                 "for that method; the balancer forwards POST /visits and GET /visits"))
+        if all(isinstance(n, int) for n in alone) and alone[0] != alone[1] or alone == [requests_total // 2] * 2:
+            cases.append((False, "hint: each instance counts only the visits it received itself, so the count "
+                                 "lives in the instance's process; the two instances share nothing but `store`"))
     finally:
         lb.stop()
         for s in inst:

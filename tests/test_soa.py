@@ -119,4 +119,27 @@ def test_checker(cleanup_servers):
 
     assert soa.check_stateless_counter(good) is True
     assert soa.check_stateless_counter(stateful) is False
+    assert soa.check_stateless_counter(global_counter) is False  # instances are separate processes
     assert soa.check_stateless_counter(lambda store: 1 / 0) is False
+
+
+_VISITS = 0
+
+
+def global_counter(store):
+    """A wrong answer that must fail: a module-level variable looks shared only inside one process."""
+    from flask import Flask
+
+    app = Flask("global-counter")
+
+    @app.post("/visits")
+    def visit():
+        global _VISITS
+        _VISITS += 1
+        return {"visits": _VISITS}
+
+    @app.get("/visits")
+    def count():
+        return {"visits": _VISITS}
+
+    return app
