@@ -329,7 +329,7 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
     height = 3.6 + 0.75 * len(nets)
     own = ax is None
     if own:
-        fig, ax = plt.subplots(figsize=(min(width, 16), height))
+        fig, ax = plt.subplots(figsize=(min(max(8.0, 2.2 * ncols + 3.0), 13.0), height))
     else:
         fig = ax.figure
     xs = [3.4 + 2.6 * i for i in range(len(conts))]
@@ -340,7 +340,7 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
                                 facecolor="#fafafa", edgecolor="black"))
     ax.text(0.25, host_y + 0.02, "host (this machine)" + (": host network = the host's own stack"
                                                           if host_net else ""),
-            va="center", fontsize=9, fontweight="bold")
+            va="center", fontsize=10, fontweight="bold")
     net_y = {n["name"]: box_y - 0.9 - 0.75 * i for i, n in enumerate(nets)}
     colour = {n["name"]: _NET_COLOURS[i % len(_NET_COLOURS)] for i, n in enumerate(nets)}
     for n in nets:
@@ -351,22 +351,22 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
         if n["subnet"]:
             desc += f"\n{n['subnet']}" + (f" gw {n['gateway']}" if n["gateway"] else "") + (
                 " internal" if n["internal"] else "")
-        ax.text(0.15, y + 0.08, desc, fontsize=8, color=colour[n["name"]], va="bottom")
+        ax.text(0.15, y + 0.08, desc, fontsize=9, color=colour[n["name"]], va="bottom")
     for x, c in zip(xs, conts):
         ax.add_patch(FancyBboxPatch((x - 1.1, box_y), 2.2, box_h, boxstyle="round,pad=0.03",
                                     facecolor=_STATE_COLOURS.get(c["state"], "white"), edgecolor="black"))
-        ax.text(x, box_y + box_h * 0.68, c["label"], ha="center", fontsize=9, fontweight="bold")
-        ax.text(x, box_y + box_h * 0.3, f"{c['image']} · {c['state']}", ha="center", fontsize=8)
+        ax.text(x, box_y + box_h * 0.66, c["label"], ha="center", fontsize=11, fontweight="bold")
+        ax.text(x, box_y + box_h * 0.25, f"{c['image']} · {c['state']}", ha="center", fontsize=9)
         if "host" in c["networks"] or c["network_mode"] == "host":
             ax.annotate("", xy=(x, host_y - 0.27), xytext=(x, box_y + box_h),
                         arrowprops={"arrowstyle": "-", "linewidth": 3, "color": "black"})
-            ax.text(x + 0.08, (host_y + box_y + box_h) / 2, "network: host\n(no own IP)", fontsize=7,
+            ax.text(x + 0.08, (host_y + box_y + box_h) / 2, "network: host\n(no own IP)", fontsize=8,
                     va="center")
         for i, p in enumerate(c["ports"]):
             cport, hostpart = p.split(" -> ")
             ax.annotate("", xy=(x - 0.5 + 0.25 * i, box_y + box_h + 0.04), xytext=(x - 0.5 + 0.25 * i, host_y - 0.27),
                         arrowprops={"arrowstyle": "->", "color": "tab:red", "linewidth": 1.5})
-            ax.text(x - 0.45 + 0.25 * i, host_y - 0.45 - 0.28 * i, f"{hostpart} → {cport}", fontsize=7,
+            ax.text(x - 0.45 + 0.25 * i, host_y - 0.45 - 0.28 * i, f"{hostpart} → {cport}", fontsize=8,
                     color="tab:red", va="top")
         for net, ip in c["networks"].items():
             if net not in net_y:
@@ -374,7 +374,7 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
             y = net_y[net]
             ax.plot([x, x], [box_y, y], color=colour[net], linewidth=1.5)
             ax.plot([x], [y], "o", color=colour[net])
-            ax.text(x + 0.07, y + 0.08, ip or "no address", fontsize=8, color=colour[net], va="bottom")
+            ax.text(x + 0.07, y + 0.08, ip or "no address", fontsize=9, color=colour[net], va="bottom")
     if not conts:
         ax.text(x_max / 2, box_y + 0.4, "(no containers in this session)", ha="center", fontsize=9,
                 color="grey")
