@@ -473,6 +473,7 @@ def create_demo_app():
     ``GET /maintenance``          503 with ``Retry-After``
     ``GET /news``                 200 with ``Cache-Control``, ``ETag``, ``Last-Modified``,
                                   ``Expires``; 304 to a matching conditional request
+    ``PUT /tareas/<id>``          201 when the task is new, 200 when it replaces one
     ``POST /echo``                201 echoing the JSON body it received
     ============================  =============================================
     """
@@ -554,7 +555,23 @@ def create_demo_app():
         response.last_modified = news_changed
         response.set_etag("news-v1")
         # Answers If-None-Match / If-Modified-Since with 304 and no body.
-        return response.make_conditional(request)
+        response = response.make_conditional(request)
+        # make_conditional adds its own Date, and the server's send_response adds one too: keep the server's.
+        response.headers.pop("Date", None)
+        return response
+
+    tareas: dict[str, dict] = {}
+
+    @app.put("/tareas/<task_id>")
+    def put_task(task_id):
+        # PUT replaces the whole resource with the representation sent: 201 if it is new, else 200.
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return jsonify(error="send the whole task as a JSON object (Content-Type: application/json)"), 400
+        created = task_id not in tareas
+        tareas[task_id] = data
+        return (jsonify(stored=data, content_length=request.content_length), 201 if created else 200,
+                {"Location": f"/tareas/{task_id}"} if created else {})
 
     @app.post("/echo")
     def echo():
@@ -564,6 +581,27 @@ def create_demo_app():
         return jsonify(received=data, content_length=request.content_length), 201
 
     return app
+
+
+def status_table(url: str, cases) -> str:
+    """Send each ``(method, path, headers, body, meaning)`` of ``cases`` to ``url`` and tabulate the answers.
+
+    Returns HTML: status class, status code and reason, the request, its
+    meaning, and the headers that complete a status (``Location``, ``Allow``,
+    ``WWW-Authenticate``, ``Retry-After``) when the response carries them.
+    """
+    p = parse_url(url)
+    left = "text-align:left;vertical-align:top;padding:2px 10px"
+    rows = []
+    for method, path, headers, body, meaning in cases:
+        r = send_raw(build_request(method, url.rstrip("/") + path, headers, body), p.host, p.port)
+        telling = "<br>".join(f"<code>{html.escape(h)}: {html.escape(r.header(h))}</code>"
+                              for h in ("Location", "Allow", "WWW-Authenticate", "Retry-After") if r.header(h))
+        cells = [f"{r.status // 100}xx", f"<b>{r.status}</b> {html.escape(r.reason)}",
+                 f"<code>{html.escape(method)} {html.escape(path)}</code>", html.escape(meaning), telling]
+        rows.append("<tr>" + "".join(f"<td style='{left}'>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th style='{left}'>{h}</th>" for h in ("class", "status", "request", "meaning", "telling header"))
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 # --------------------------------------------------------------------------- exercise

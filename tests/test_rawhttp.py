@@ -51,6 +51,22 @@ def test_conditional_request_gets_304(demo):
     assert again.status == 304 and again.body == b""
     since = send(demo, "GET", "/news", {"If-Modified-Since": first.header("Last-Modified")})
     assert since.status == 304
+    assert [k.lower() for k, _ in again.headers].count("date") == 1  # no duplicate Date on the 304
+
+
+def test_put_creates_then_replaces(demo):
+    body = '{"id": "1234", "titulo": "Tarea 1"}'
+    first = send(demo, "PUT", "/tareas/1234", {"Content-Type": "application/json"}, body)
+    assert first.status == 201 and first.header("Location") == "/tareas/1234"
+    again = send(demo, "PUT", "/tareas/1234", {"Content-Type": "application/json"}, body)
+    assert again.status == 200 and again.json()["content_length"] == len(body)
+    assert send(demo, "PUT", "/tareas/1234", {"Content-Type": "application/json"}, "[1]").status == 400
+
+
+def test_status_table_lists_every_case(demo):
+    table = rawhttp.status_table(demo.url, [("GET", "/ok", None, None, "fine"),
+                                            ("GET", "/maintenance", None, None, "later")])
+    assert table.count("<tr>") == 3 and "<b>503</b>" in table and "Retry-After: 120" in table
 
 
 def test_hand_written_request_and_parts(demo):
