@@ -258,6 +258,17 @@ class Project:
         self.run(*args, *services, timeout=timeout + 30)
         return time.monotonic() - started
 
+    def health(self) -> dict[str, str]:
+        """``{container name: health}`` (``healthy``, ``unhealthy``, ``starting`` or the state)."""
+        return {r["Name"]: r.get("Health") or r.get("State", "?") for r in self.ps()}
+
+    def wait_healthy(self, *, timeout: float = 60) -> dict[str, str]:
+        """Wait until every container of the project that has a health check is healthy."""
+        def done():
+            states = self.health()
+            return states if all(v in ("healthy", "running") for v in states.values()) else None
+        return wait_for(done, timeout=timeout, what=f"every container of {self.name} to be healthy", interval=0.5)
+
     def down(self, *, volumes: bool = False, images: bool = False, timeout: float = 120) -> None:
         """``compose down`` (``-v``: also the named volumes; ``images``: the images it built)."""
         args = ["down", "--remove-orphans", "--timeout", "3"]
@@ -324,6 +335,28 @@ class Project:
         wait_for(spread, timeout=timeout, what=f"the proxy to reach {replicas} replicas", interval=0.3)
         return seen
 
+    def events_during(self, action, *, settle: float = 1.0) -> list[str]:
+        """Run ``compose events`` while ``action()`` runs; returns the events, one line each."""
+        import threading
+
+        proc = subprocess.Popen(self.argv("events"), cwd=self.directory, env=self.environment(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        try:
+            time.sleep(0.5)  # let it subscribe before anything happens
+            action()
+            time.sleep(settle)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            reader.join(2)
+        return [ln.rstrip() for ln in lines if ln.strip()]
+
     def replica_addresses(self, service: str = "tasks") -> dict[str, str]:
         """``{"ip:5000"-style IP: container name}`` for the service's replicas."""
         found = {}
@@ -346,6 +379,20 @@ def project(base: str = "tasks", *, directory: str | os.PathLike | None = None, 
     directory = Path(directory) if directory else working_copy(base, fresh=fresh)
     env = {"PROXY_PORT": str(proxy_port or free_port())}
     return Project(name=name or project_name(base), directory=directory, env=env, use_p=use_p)
+
+
+def config_of(text: str) -> str:
+    """What ``compose config`` says about a compose file given as text: the normalised
+    file, or the one-sentence error.  Nothing is created."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=_workdir_root(), prefix=project_name("cfg") + "-") as tmp:
+        Path(tmp, "compose.yaml").write_text(text)
+        probe = Project(name=project_name("cfg"), directory=Path(tmp))
+        try:
+            return probe.run("config").strip().replace(str(Path(tmp, "compose.yaml")), "compose.yaml")
+        except ComposeError as exc:
+            return f"REJECTED: {exc}"
 
 
 def ensure_base_images(directory: str | os.PathLike) -> list[str]:
