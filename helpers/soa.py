@@ -378,6 +378,27 @@ def consume(url: str, n: int = 20, path: str = "/hello?name=student", timeout: f
     return out
 
 
+def median_ms(method: str, url: str, n: int = 50, timeout: float = 5, **kwargs) -> float:
+    """Send the same request ``n`` times over one connection; the median time per request, in ms.
+
+    One request is sent first and not counted (it opens the connection).
+    ``kwargs`` go to :meth:`requests.Session.request` (``json=``, ``params=``...).
+    """
+    import statistics
+
+    times = []
+    with requests.Session() as s:
+        for i in range(n + 1):
+            started = time.perf_counter()
+            try:
+                s.request(method, url, timeout=timeout, **kwargs).raise_for_status()
+            except requests.RequestException as exc:
+                raise WorkbookError(f"{method} {url} failed ({type(exc).__name__}): is the instance running?") from None
+            if i:
+                times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def plot_spread(balancer: LoadBalancer, *, title: str = "How the balancer spread the requests"):
     """Bar chart of requests per instance, and a timeline of who answered each request."""
     import matplotlib.pyplot as plt

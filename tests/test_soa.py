@@ -143,3 +143,11 @@ def global_counter(store):
         return {"visits": _VISITS}
 
     return app
+
+
+def test_median_ms_measures_and_explains_failures(cleanup_servers):
+    inst = soa.start_instances(1, prefix="t-median")
+    assert 0 < soa.median_ms("POST", inst[0].url + "/carts/t/items", 5, json={"item": "x"}) < 1000
+    inst[0].stop()
+    with pytest.raises(WorkbookError, match="is the instance running"):
+        soa.median_ms("GET", inst[0].url + "/hello", 2, timeout=1)
