@@ -98,7 +98,7 @@ class CheckReport:
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td style='color:{'#1a7f37' if c.ok else '#cf222e'};font-weight:bold'>{'✔ pass' if c.ok else '✘ fail'}</td>"
+            f"<tr><td style='color:{'#1a7f37' if c.ok else '#cf222e'};font-weight:bold;white-space:nowrap'>{'✔ pass' if c.ok else '✘ fail'}</td>"
             f"<td style='text-align:left'>{html.escape(c.name)}</td>"
             f"<td style='text-align:left'>{'' if c.ok else html.escape(c.detail)}</td></tr>"
             for c in self.cases)
