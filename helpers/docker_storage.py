@@ -137,10 +137,12 @@ def list_volumes(*, session_only: bool = True) -> list[dict]:
     cli = docker_engine.client()
     flt = docker_engine.session_filter() if session_only else None
     users: dict[str, list[str]] = {}
-    for c in cli.containers.list(all=True):
-        for m in c.attrs.get("Mounts", []):
+    # One summary call, not a list of inspections: containers of other users
+    # may disappear between a list and an inspect.
+    for c in cli.api.containers(all=True):
+        for m in c.get("Mounts") or []:
             if m.get("Type") == "volume":
-                users.setdefault(m.get("Name"), []).append(c.name)
+                users.setdefault(m.get("Name"), []).append(c["Names"][0].lstrip("/"))
     rows = []
     for v in cli.volumes.list(filters=flt):
         name = v.name
