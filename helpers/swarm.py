@@ -275,11 +275,13 @@ def kill_one(service) -> str:
 
 
 def record(service, *, seconds: float, interval: float = 0.25, actions: dict | None = None,
-           until_converged_after: float | None = None) -> list[dict]:
+           until=None, max_seconds: float = 90) -> list[dict]:
     """Sample (time, desired, running, versions) every ``interval`` s for ``seconds`` s.
 
     ``actions`` maps a time (s) to a function called then (kill a task, start
     an update...); its return value is stored as the sample's ``event``.
+    With ``until`` (a function), sampling goes on past ``seconds`` until it
+    returns true (at most ``max_seconds``).
     """
     actions = dict(sorted((actions or {}).items()))
     samples = []
@@ -302,25 +304,24 @@ def record(service, *, seconds: float, interval: float = 0.25, actions: dict | N
         running = containers
         desired = service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
         samples.append({"t": now, "desired": desired, "running": len(running),
+                        "ids": sorted(c.id[:12] for c in running),
                         "versions": versions, "event": event})
-        if now >= seconds and not actions:
+        if now >= seconds and not actions and (until is None or until() or now >= max_seconds):
             break
         time.sleep(interval)
     return samples
 
 
 def replacement_time(samples: list[dict]) -> float | None:
-    """Seconds from the first event to the moment all desired replicas run again."""
-    t0 = next((s["t"] for s in samples if s["event"]), None)
-    if t0 is None:
+    """Seconds from the first event (a kill) until all desired replicas run again, in a set of
+    containers that differs from the one before the event (so a fast replacement still counts)."""
+    first = next((i for i, s in enumerate(samples) if s["event"]), None)
+    if first is None:
         return None
-    dipped = False
-    for s in samples:
-        if s["t"] < t0:
-            continue
-        if s["running"] < s["desired"]:
-            dipped = True
-        elif dipped:
+    t0 = samples[first]["t"]
+    before = set(samples[first - 1]["ids"]) if first > 0 else set()
+    for s in samples[first:]:
+        if s["running"] >= s["desired"] and set(s["ids"]) != before and before:
             return s["t"] - t0
     return None
 
@@ -391,3 +392,34 @@ def _remove(sid: str) -> list[str]:
 
 
 CLEANER = Cleaner("swarm", _owners, _leftovers, _remove)
+
+
+# --- exercise -------------------------------------------------------------------------
+
+def check_scaled(service, replicas_wanted: int = 4) -> bool:
+    """Exercise check: the service wants ``replicas_wanted`` replicas, all run and all answer."""
+    import requests
+
+    lines: list[tuple[bool, str]] = []
+    try:
+        desired, running = replicas(service)
+    except Exception as exc:  # removed service, daemon gone...
+        print(f"✘ Cannot read the service: {exc}")
+        return False
+    lines.append((desired == replicas_wanted, f"The service asks for {desired} replica(s) (wanted: {replicas_wanted})."))
+    if desired == replicas_wanted:
+        try:
+            wait_converged(service, timeout=30)
+            urls = wait_ready(service, timeout=30)
+            answers = {requests.get(u, timeout=3).json()["replica"] for u in urls}
+            ok = len(answers) == replicas_wanted or (len(urls) == 1 and routing_mesh_available())
+            lines.append((ok, f"{len(answers)} different replicas answered over HTTP."))
+        except WorkbookError as exc:
+            lines.append((False, f"Not every replica runs and answers: {exc}"))
+    else:
+        lines.append((False, "Change the number of replicas with swarm.scale(service, N) or service.scale(N)."))
+    for ok, text in lines:
+        print(f"  {'✔' if ok else '✘'} {text}")
+    passed = all(ok for ok, _ in lines)
+    print("PASSED: well done." if passed else "NOT YET: fix what is marked ✘ and run the check again.")
+    return passed

@@ -40,7 +40,7 @@ def test_scale_up_and_down(service):
 
 def test_killed_replica_is_replaced(service):
     samples = swarm.record(service, seconds=6, interval=0.2, actions={0.5: lambda: swarm.kill_one(service)})
-    assert any(s["running"] < s["desired"] for s in samples)
+    assert samples[0]["ids"] != samples[-1]["ids"]
     assert samples[-1]["running"] == samples[-1]["desired"] == 2
     seconds = swarm.replacement_time(samples)
     assert seconds is not None and 0 < seconds < 6
@@ -58,3 +58,14 @@ def test_rolling_update_reaches_the_new_version(service):
 def test_unknown_service_is_one_sentence():
     with pytest.raises(swarm.SwarmError, match="no swarm service"):
         swarm.get_service("wb-nosuch-service")
+
+
+def test_check_scaled_passes_and_fails(service, capsys):
+    swarm.scale(service, 2)
+    assert not swarm.check_scaled(service, 3)
+    assert "NOT YET" in capsys.readouterr().out
+    swarm.scale(service, 3)
+    assert swarm.check_scaled(service, 3)
+    swarm.scale(service, 1)
+    assert not swarm.check_scaled(service, 3)
+    swarm.scale(service, 2)
