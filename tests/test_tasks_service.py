@@ -176,3 +176,14 @@ def test_runs_as_a_program_and_stops_on_sigterm(tmp_path):
     finally:
         server.stop()
     assert db.exists()
+
+
+def test_tasks_db_environment_variable_selects_the_database(tmp_path, monkeypatch):
+    from helpers import tasks_service
+    seen = {}
+    monkeypatch.setenv("TASKS_DB", str(tmp_path / "env.db"))
+    monkeypatch.setattr(tasks_service.Flask, "run", lambda self, **kw: seen.update(kw, db=self.config["TASKS_DB"]))
+    monkeypatch.setattr(tasks_service.signal, "signal", lambda *a: None)
+    tasks_service.main(["--port", "5055"])
+    assert seen["db"] == str(tmp_path / "env.db") and seen["port"] == 5055 and seen["host"] == "127.0.0.1"
+    assert (tmp_path / "env.db").exists()
