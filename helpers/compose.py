@@ -185,6 +185,8 @@ class Project:
     use_p: bool = True
     files: tuple[str, ...] = ()
     last_output: str = ""
+    #: PROXY_PORT was chosen by the helper: on a clash, choose another one and retry.
+    auto_port: bool = False
 
     # -- running the CLI --------------------------------------------------------------
     def argv(self, *args: str) -> list[str]:
@@ -255,7 +257,14 @@ class Project:
         for svc, n in (scale or {}).items():
             args += ["--scale", f"{svc}={n}"]
         started = time.monotonic()
-        self.run(*args, *services, timeout=timeout + 30)
+        for attempt in range(3):
+            try:
+                self.run(*args, *services, timeout=timeout + 30)
+                break
+            except ComposeError as exc:
+                if not (self.auto_port and "already in use" in str(exc) and attempt < 2):
+                    raise
+                self.env["PROXY_PORT"] = str(_free_port())  # taken meanwhile by someone else
         return time.monotonic() - started
 
     def health(self) -> dict[str, str]:
@@ -374,11 +383,28 @@ def project(base: str = "tasks", *, directory: str | os.PathLike | None = None, 
     ``proxy_port`` is the host port for the proxy (a free one by default, so
     that two copies can run side by side).
     """
-    from .servers import free_port
-
     directory = Path(directory) if directory else working_copy(base, fresh=fresh)
-    env = {"PROXY_PORT": str(proxy_port or free_port())}
-    return Project(name=name or project_name(base), directory=directory, env=env, use_p=use_p)
+    env = {"PROXY_PORT": str(proxy_port or _free_port())}
+    return Project(name=name or project_name(base), directory=directory, env=env, use_p=use_p,
+                   auto_port=proxy_port is None)
+
+
+def _free_port() -> int:
+    """A free loopback port *below* Linux's ephemeral range (32768+), so that the client
+    sockets of a load test cannot grab it between our choice and Docker's bind."""
+    import random
+    import socket
+
+    for _ in range(50):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    from .servers import free_port
+    return free_port()
 
 
 def config_of(text: str) -> str:
@@ -464,3 +490,7 @@ def _remove(sid: str) -> list[str]:
 
 
 CLEANER = Cleaner("compose", _owners, _leftovers, _remove)
+
+
+#: A free host port for a project's proxy (below the ephemeral range).
+free_port = _free_port
