@@ -31,6 +31,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 SETTINGS = {
+    # Never write the executed notebook back: committed notebooks carry no outputs.
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     # Render every cell (no virtual scrolling), so screenshots and checks see all outputs.
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     # No news or update checks: there is no internet, and their toasts cover the page.
