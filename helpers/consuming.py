@@ -2,6 +2,7 @@
 
 * :func:`create_slow_app` – a service whose answers take as long as you ask
   (``GET /slow?seconds=2``), to see timeouts for real.
+* :func:`ms_per_get` – mean time of repeated GETs, with or without a session.
 * :func:`check_tasks_client` – the checker of notebook 06: it runs a fresh
   reference tasks service (:mod:`helpers.tasks_service`) and drives the
   student's client functions against it with real HTTP, case by case.
@@ -9,6 +10,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import requests
@@ -38,6 +41,66 @@ def create_slow_app():
         return jsonify(slept=0)
 
     return app
+
+
+def ms_per_get(get, url: str, n: int = 100, timeout: float = 5) -> float:
+    """Call ``get(url, timeout=...)`` ``n`` times (``requests.get`` or a session's ``get``); mean ms per call."""
+    started = time.perf_counter()
+    for _ in range(n):
+        get(url, timeout=timeout)
+    return (time.perf_counter() - started) * 1000 / n
+
+
+class _SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers: a service that hangs.
+
+    A client without a timeout waits on it forever; :meth:`stop` closes every
+    connection, which wakes such a client up with a connection error.
+    """
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind((servers.LOOPBACK, 0))
+        self.sock.listen(16)
+        self.url = f"http://{servers.LOOPBACK}:{self.sock.getsockname()[1]}"
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True, name="silent-server").start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed by stop()
+                return
+            self.conns.append(conn)
+
+    def stop(self):
+        for s in [self.sock, *self.conns]:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def _gives_up(fn, *args, patience: float = 10.0) -> bool:
+    """Does ``fn(*args)`` against a service that never answers return (or raise) within ``patience`` seconds?"""
+    silent = _SilentServer()
+    worker = threading.Thread(target=lambda: _quietly(fn, silent.url + "/api/v1", *args), daemon=True)
+    try:
+        worker.start()
+        worker.join(patience)
+        return not worker.is_alive()
+    finally:
+        silent.stop()  # wakes up a client that had no timeout
+        worker.join(3)
+
+
+def _quietly(fn, *args):
+    try:
+        fn(*args)
+    except Exception:  # any exception (Timeout above all) means the call gave up: that is what we test
+        pass
 
 
 def check_tasks_client(create_task, complete_task) -> bool:
@@ -74,9 +137,16 @@ def check_tasks_client(create_task, complete_task) -> bool:
                 cases.append((isinstance(done, dict) and done.get("done") is True,
                               f"complete_task returns the task with done = true (got {done!r})"))
             except Exception as exc:
-                cases.append((False, f"complete_task raised {type(exc).__name__}: {exc}"))
+                said = ""
+                if isinstance(exc, requests.HTTPError) and exc.response is not None:
+                    said = f"; the service said: {exc.response.text.strip()[:160]}"
+                cases.append((False, f"complete_task raised {type(exc).__name__}: {exc}{said}"))
             r = requests.get(f"{base}/tasks/{task_id}", timeout=3)
-            cases.append((r.ok and r.json().get("done") is True, "the service now stores the task as done"))
+            stored = r.json() if r.ok else {}
+            cases.append((stored.get("done") is True, "the service now stores the task as done"))
+            cases.append((stored.get("title") == "Water the plants",
+                          f"completing the task keeps its title (the service now has {stored.get('title')!r}): "
+                          f"change only what must change"))
             others = requests.get(f"{base}/tasks", timeout=3).json()
             cases.append((len(others) == 1, f"exactly one task exists (found {len(others)}): create_task is called once, "
                                              f"so it must create exactly one"))
@@ -88,6 +158,9 @@ def check_tasks_client(create_task, complete_task) -> bool:
             cases.append((code == 404, f"complete_task on a missing task raises requests.HTTPError for a 404 (got {code})"))
         except Exception as exc:
             cases.append((False, f"complete_task on a missing task raises requests.HTTPError (it raised {type(exc).__name__})"))
+        gave_up = _gives_up(create_task, "Hanging")
+        cases.append((gave_up, "create_task gives up within 10 s when a service accepts the connection but never answers"
+                               + ("" if gave_up else " (it was still waiting: requests waits forever unless told otherwise)")))
         recorded = [(r.method, r.path, r.status) for r in server.log]
         cases.append((not any(s >= 500 for _, _, s in recorded), "no request caused a server error (5xx)"))
     finally:

@@ -214,6 +214,31 @@ def sweep(url: str, concurrencies=(1, 2, 4, 8, 16), *, requests: int = 200, labe
     return results
 
 
+def reading(sweeps: dict[str, list[LoadResult]]) -> str:
+    """A plain-text reading of a sweep: service time at one client, peak throughput, Little's law.
+
+    Little's law for a closed loop: clients = throughput x time per request,
+    so the mean latency should be close to concurrency / throughput.
+    """
+    lines = []
+    for name, results in sweeps.items():
+        best = max(results, key=lambda r: r.throughput)
+        one = results[0]
+        lines.append(f"{name}: alone, a request takes {one.percentile(50):.2f} ms (p50), so one client gets "
+                     f"{one.throughput:.0f} req/s; peak {best.throughput:.0f} req/s with {best.concurrency} "
+                     f"concurrent client(s).")
+        for r in results:
+            little = r.concurrency / r.throughput * 1000 if r.throughput else float("nan")
+            lines.append(f"   {r.concurrency:>2} clients: mean latency {r.summary()['mean_ms']:6.2f} ms, "
+                         f"Little's law predicts {little:6.2f} ms")
+    if len(sweeps) == 2:
+        (a, ra), (b, rb) = sweeps.items()
+        peak_a, peak_b = (max(r.throughput for r in rs) for rs in (ra, rb))
+        if peak_a:
+            lines.append(f"\n{b}'s peak throughput is {peak_b / peak_a:.1f}x {a}'s on this machine, in this run.")
+    return "\n".join(lines)
+
+
 def results_table(sweeps: dict[str, list[LoadResult]]) -> str:
     """An HTML table of every run: throughput and latency percentiles per server and concurrency."""
     head = ("<tr><th>server</th><th>concurrent clients</th><th>requests</th><th>errors</th><th>throughput (req/s)</th>"

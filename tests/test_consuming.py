@@ -36,7 +36,26 @@ def test_checker_right_and_wrong():
     assert consuming.check_tasks_client(lambda b, t: str(create_task(b, t)), complete_task) is False
 
 
+def test_checker_catches_a_missing_timeout_and_a_lost_title():
+    no_timeout = lambda base, title: requests.post(f"{base}/tasks", json={"title": title}).json()["id"]
+    assert consuming.check_tasks_client(no_timeout, complete_task) is False
+
+    def put_done(base, task_id):  # PUT replaces the whole task: the title is lost or the request refused
+        r = requests.put(f"{base}/tasks/{task_id}", json={"done": True}, timeout=5)
+        r.raise_for_status()
+        return r.json()
+    assert consuming.check_tasks_client(create_task, put_done) is False
+
+
 def test_checker_needs_two_functions():
     from helpers.errors import WorkbookError
     with pytest.raises(WorkbookError, match="two functions"):
         consuming.check_tasks_client(create_task, None)
+
+
+def test_ms_per_get():
+    s = servers.serve(consuming.create_slow_app(), name="t-fast")
+    try:
+        assert 0 < consuming.ms_per_get(requests.get, s.url + "/fast", 5) < 1000
+    finally:
+        s.stop()

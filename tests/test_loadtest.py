@@ -63,3 +63,9 @@ def test_plots_need_results():
         loadtest.plot_throughput({})
     with pytest.raises(WorkbookError):
         loadtest.plot_latency({})
+
+
+def test_reading_applies_littles_law(dev):
+    results = loadtest.sweep(dev.url + "/health", (1, 2), requests=30, label="dev")
+    text = loadtest.reading({"dev": results, "again": results})
+    assert "Little's law predicts" in text and "1.0x" in text and text.count("clients: mean latency") == 4
