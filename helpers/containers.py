@@ -326,17 +326,22 @@ def interactive(ref, lines: Iterable[str] = (), *, detach_after: bool = False, q
     out = bytearray()
 
     def drain():
+        # Read until the terminal has been quiet for `quiet` seconds, but give a slow
+        # shell (a loaded machine) up to 3 s to say anything at all.
         started = last = time.monotonic()
+        got = False
         while time.monotonic() - started < timeout:
             try:
                 data = raw.recv(65536)
             except (socket.timeout, BlockingIOError):
-                if time.monotonic() - last > quiet:
+                now = time.monotonic()
+                if now - last > quiet and (got or now - started > 3):
                     return True
                 continue
             if not data:
                 return False  # the stream closed: the shell exited or we detached
             out.extend(data)
+            got = True
             last = time.monotonic()
         return True
 
