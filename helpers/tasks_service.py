@@ -82,6 +82,8 @@ from xml.etree import ElementTree as ET
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .errors import WorkbookError  # standard library only: the module still runs with nothing but Flask
+
 API_PREFIX = "/api/v1"
 PRIORITIES = ("low", "normal", "high")
 SORTS = ("id", "-id", "title", "-title", "due", "-due", "priority", "-priority")
@@ -171,15 +173,26 @@ class TaskStore:
             self._keeper = self._connect()
         else:
             path = Path(db_path).expanduser().resolve()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                raise WorkbookError(f"{path} is a folder; give the path of a database file inside it, "
+                                    f"e.g. {path / 'tasks.db'}.")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WorkbookError(f"Cannot create the folder for the tasks database {path} ({exc.strerror}); "
+                                    f"choose a path you can write to.") from None
             self.path = str(path)
             self._uri = path.as_uri() + "?mode=rwc"
-        with self._connection() as conn:
-            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='tasks'").fetchone()
-            conn.execute(SCHEMA)
-            if seed and not exists:
-                for task in seed_tasks():
-                    self._insert(conn, {**DEFAULTS, **task})
+        try:
+            with self._connection() as conn:
+                exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='tasks'").fetchone()
+                conn.execute(SCHEMA)
+                if seed and not exists:
+                    for task in seed_tasks():
+                        self._insert(conn, {**DEFAULTS, **task})
+        except sqlite3.Error as exc:
+            raise WorkbookError(f"Cannot use {self.path} as the tasks database ({exc}): give the path of a new "
+                                f"file or of an SQLite file made by this service, in a folder you can write to.") from None
 
     def __repr__(self) -> str:
         return f"<TaskStore {self.path} ({self.count()} tasks)>"

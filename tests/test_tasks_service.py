@@ -187,3 +187,15 @@ def test_tasks_db_environment_variable_selects_the_database(tmp_path, monkeypatc
     tasks_service.main(["--port", "5055"])
     assert seen["db"] == str(tmp_path / "env.db") and seen["port"] == 5055 and seen["host"] == "127.0.0.1"
     assert (tmp_path / "env.db").exists()
+
+
+def test_bad_database_paths_are_one_sentence(tmp_path):
+    from helpers import WorkbookError
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("this is not SQLite " * 100)
+    with pytest.raises(WorkbookError, match="Cannot use .* as the tasks database"):
+        create_app(not_a_db)
+    with pytest.raises(WorkbookError, match="is a folder"):
+        create_app(tmp_path)
+    with pytest.raises(WorkbookError, match="Cannot create the folder"):
+        create_app("/proc/no-such-dir/tasks.db")
