@@ -625,17 +625,28 @@ def check_raw_request(make_request, url: str) -> bool:
         raw = make_request(p.host, p.port, "buy milk")
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
-        case(isinstance(raw, (bytes, bytearray)), "make_request returns bytes (or a str)")
+        case(isinstance(raw, (bytes, bytearray)), "make_request returns bytes (or a str)"
+             + ("" if isinstance(raw, (bytes, bytearray)) else
+                f" (yours returned {type(raw).__name__}{': is a return statement missing?' if raw is None else ''})"))
     except Exception as exc:  # the student's code failed: say so, do not crash
         case(False, f"make_request raised {type(exc).__name__}: {exc}")
     if isinstance(raw, (bytes, bytearray)) and raw:
         raw = bytes(raw)
         head, sep, body = raw.partition(CRLF + CRLF)
+        crlf_ok = bool(sep) and b"\n" not in head.replace(CRLF, b"")
+        # Judge the other parts even when the line ends are wrong, reading bare LF as a line end.
+        lenient = raw
+        if not crlf_ok:
+            end = re.search(rb"\r?\n\r?\n", raw)
+            head, body = (raw[:end.start()], raw[end.end():]) if end else (raw, b"")
+            head = re.sub(rb"\r?\n", CRLF, head)
+            lenient = head + CRLF + CRLF + body
         first = head.split(CRLF)[0].decode("latin-1", "replace")
         case(first == "POST /items HTTP/1.1", f"request line is 'POST /items HTTP/1.1' (yours: {first!r})")
-        case(sep and b"\n" not in head.replace(CRLF, b""), "every line ends with CRLF (\\r\\n) and an empty line ends the headers")
+        case(crlf_ok, "every line ends with CRLF (\\r\\n) and an empty line ends the headers"
+             + ("" if crlf_ok else " (yours: some lines end with LF, \\n, alone)"))
         try:
-            req = parse_request(raw)
+            req = parse_request(lenient)
             case(req.header("Host") in (f"{p.host}:{p.port}", p.host), f"a Host header names {p.host}:{p.port} (yours: {req.header('Host')!r})")
             case((req.header("Content-Type") or "").split(";")[0].strip().lower() == "application/json",
                  f"Content-Type is application/json (yours: {req.header('Content-Type')!r})")

@@ -146,3 +146,19 @@ def test_checker_passes_a_right_answer_and_fails_a_wrong_one(demo):
     assert rawhttp.check_raw_request(right, demo.url) is True
     assert rawhttp.check_raw_request(wrong, demo.url) is False
     assert rawhttp.check_raw_request(lambda *a: 1 / 0, demo.url) is False
+
+
+def test_checker_explains_bare_lf_and_a_missing_return(demo, monkeypatch):
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj["text/plain"]))
+    def lf_only(host, port, name):
+        body = '{\n  "name": "%s"\n}' % name  # a body with line breaks of its own must stay intact
+        return (f"POST /items HTTP/1.1\nHost: {host}:{port}\nContent-Type: application/json\n"
+                f"Content-Length: {len(body)}\nConnection: close\n\n{body}").encode()
+    assert rawhttp.check_raw_request(lf_only, demo.url) is False
+    out = shown.pop()
+    assert "FAIL every line ends with CRLF" in out and "LF, \\n, alone" in out
+    assert "PASS Content-Length" in out and "PASS the body is the JSON" in out
+    assert rawhttp.check_raw_request(lambda h, p, n: None, demo.url) is False
+    assert "is a return statement missing?" in shown.pop()
