@@ -9,8 +9,8 @@
   environment that the compose file interpolates into its labels, so that
   everything Compose creates is owned by the notebook's session.
 * :func:`working_copy` copies ``data/compose/`` (the tasks application) to a
-  per-session folder, with ``helpers/tasks_service.py`` next to its
-  Dockerfile: a student may edit that copy freely.
+  per-session folder, with ``helpers/tasks_service.py`` (and what it imports)
+  next to its Dockerfile: a student may edit that copy freely.
 * ``CLEANER`` brings the session's projects down, volumes included.
 
 Errors come back as one sentence (:class:`ComposeError`).
@@ -127,8 +127,8 @@ def _workdir_root() -> Path:
 def working_copy(base: str = "tasks", source: str | os.PathLike = COMPOSE_DIR, *, fresh: bool = True) -> Path:
     """A copy of ``source`` (default ``data/compose``) for this session, ready to build.
 
-    The tasks service's module is copied next to ``tasks/Dockerfile`` so the
-    build context holds only what the image needs.
+    The tasks service's module is copied next to ``tasks/Dockerfile`` (as
+    ``tasks/helpers/``) so the build context holds only what the image needs.
     """
     source = Path(source)
     if not (source / "compose.yaml").exists():
@@ -139,11 +139,29 @@ def working_copy(base: str = "tasks", source: str | os.PathLike = COMPOSE_DIR, *
     if not target.exists():
         shutil.copytree(source, target)
     if (target / "tasks" / "Dockerfile").exists():
-        if not TASKS_MODULE.exists():
-            raise ComposeError("helpers/tasks_service.py is missing, so the tasks image cannot be "
-                               "built: update the workbook (git pull).")
-        shutil.copy2(TASKS_MODULE, target / "tasks" / "tasks_service.py")
+        _copy_tasks_package(target / "tasks")
     return target
+
+
+def _copy_tasks_package(folder: Path) -> None:
+    """Put ``helpers/tasks_service.py`` in ``folder/helpers/`` as a tiny package, with the
+    sibling modules it imports relatively (``from .errors import ...``), so that the image
+    runs ``python3 -m helpers.tasks_service`` exactly as on the host."""
+    if not TASKS_MODULE.exists():
+        raise ComposeError("helpers/tasks_service.py is missing, so the tasks image cannot be "
+                           "built: update the workbook (git pull).")
+    package = folder / "helpers"
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text('"""Only the modules the tasks service needs (copied by helpers.compose)."""\n')
+    todo, done = ["tasks_service"], set()
+    while todo:
+        name = todo.pop()
+        if name in done:
+            continue
+        done.add(name)
+        source = TASKS_MODULE.parent / f"{name}.py"
+        shutil.copy2(source, package / source.name)
+        todo += re.findall(r"^\s*from \.(\w+) import", source.read_text(), re.M)
 
 
 def _first_line(text: str) -> str:

@@ -16,7 +16,6 @@ The checks return ``True``/``False`` and never raise for a wrong solution.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,8 +85,8 @@ def _check_project(directory, name: str) -> compose.Project:
     if not (directory / "compose.yaml").exists():
         raise WorkbookError(f"There is no compose.yaml in {directory}: make one with exercise_copy().")
     tasks_dir = directory / "tasks"
-    if (tasks_dir / "Dockerfile").exists() and not (tasks_dir / "tasks_service.py").exists():
-        shutil.copy2(compose.TASKS_MODULE, tasks_dir / "tasks_service.py")
+    if (tasks_dir / "Dockerfile").exists():
+        compose._copy_tasks_package(tasks_dir)
     return compose.project(f"check-{name}", directory=directory)
 
 

@@ -139,9 +139,11 @@ def dependency_graph(source, *, title: str = "Services of the compose file and w
         box = FancyBboxPatch((x - 1.2, y - 0.38), 2.4, 0.76, boxstyle="round,pad=0.05",
                              facecolor="white", edgecolor=colours.get(nets[0], "gray") if nets else "gray", lw=2.2)
         ax.add_patch(box)
-        origin = "build: " + str((svc.get("build") or {}).get("context", svc.get("build"))
-                                 if isinstance(svc.get("build"), dict) else svc.get("build")) \
-            if svc.get("build") else f"image: {svc.get('image', '?')}"
+        build = svc.get("build")
+        context = str(build.get("context", ".") if isinstance(build, dict) else build)
+        if os.path.isabs(context):  # `compose config` makes the context absolute: show it relative
+            context = "./" + Path(context).name
+        origin = f"build: {context}" if build else f"image: {svc.get('image', '?')}"
         extras = []
         if svc.get("healthcheck"):
             extras.append("healthcheck")
@@ -149,7 +151,7 @@ def dependency_graph(source, *, title: str = "Services of the compose file and w
         if replicas:
             extras.append(f"×{replicas}")
         ax.text(x, y + 0.12, name, ha="center", va="center", fontsize=11, weight="bold")
-        ax.text(x, y - 0.17, origin.replace(os.sep + "tmp", "") + ("  · " + ", ".join(extras) if extras else ""),
+        ax.text(x, y - 0.17, origin + ("  · " + ", ".join(extras) if extras else ""),
                 ha="center", va="center", fontsize=7.5, color="dimgray")
         for k, net in enumerate(nets[1:]):  # more networks: small coloured tabs
             ax.add_patch(FancyBboxPatch((x + 0.9 - 0.3 * k, y + 0.3), 0.22, 0.12, boxstyle="round,pad=0.01",
@@ -243,11 +245,16 @@ def request_spread(counts: dict[str, int] | Counter, *, title: str = "Which repl
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3))
     names = sorted(counts)
-    bars = ax.bar(names, [counts[n] for n in names], color=[f"C{i}" for i in range(len(names))])
+    # Container names share the project's prefix: show only what differs (tasks-1, tasks-2...).
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
+    prefix = prefix[:prefix.rfind("-", 0, len(prefix) - 1) + 1] if "-" in prefix else ""
+    bars = ax.bar([n[len(prefix):] for n in names], [counts[n] for n in names],
+                  color=[f"C{i}" for i in range(len(names))])
     ax.bar_label(bars)
+    ax.set_ylim(0, max(counts.values()) * 1.18)
     total = sum(counts.values())
     ax.axhline(total / len(names), color="gray", ls=":", label="an even share")
-    ax.set_xlabel("replica (container)")
+    ax.set_xlabel(f"replica (container{', ' + prefix + '…' if prefix else ''})")
     ax.set_ylabel("requests answered")
     ax.set_title(f"{title} ({total} requests)")
     ax.legend(fontsize=8)
@@ -285,6 +292,7 @@ def scaling_bars(results: dict[str, object], *, title: str = "The composed appli
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
     bars = ax1.bar(names, [results[n].throughput for n in names], color=["C0", "C1", "C2", "C3"][:len(names)])
     ax1.bar_label(bars, fmt="%.0f")
+    ax1.set_ylim(0, max(results[n].throughput for n in names) * 1.15)
     ax1.set_ylabel("throughput (requests/s)")
     ax1.set_title("throughput")
     x = range(len(names))
