@@ -224,9 +224,9 @@ def reading(sweeps: dict[str, list[LoadResult]]) -> str:
     for name, results in sweeps.items():
         best = max(results, key=lambda r: r.throughput)
         one = results[0]
-        lines.append(f"{name}: alone, a request takes {one.percentile(50):.2f} ms (p50), so one client gets "
-                     f"{one.throughput:.0f} req/s; peak {best.throughput:.0f} req/s with {best.concurrency} "
-                     f"concurrent client(s).")
+        lines.append(f"{name}: alone, a request takes {one.summary()['mean_ms']:.2f} ms on average "
+                     f"(p50 {one.percentile(50):.2f} ms), so one client gets {one.throughput:.0f} req/s;")
+        lines.append(f"   peak {best.throughput:.0f} req/s with {best.concurrency} concurrent client(s).")
         for r in results:
             little = r.concurrency / r.throughput * 1000 if r.throughput else float("nan")
             lines.append(f"   {r.concurrency:>2} clients: mean latency {r.summary()['mean_ms']:6.2f} ms, "
