@@ -13,7 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 
-from . import cleanup  # callable: helpers.cleanup() removes what this session created
+from . import cleanup, session  # cleanup is callable: helpers.cleanup() removes what this session created
 from .cleanup import leftovers, sweep_dead_sessions
 from .errors import WorkbookError
 from .session import NOTEBOOK, SESSION_ID
@@ -26,5 +26,7 @@ if os.environ.get("WORKBOOK_NO_SWEEP") != "1":
 
 # A kernel that is shut down normally cleans up even if the notebook did not.
 # The tests turn this off, to prove that every notebook cleans up by itself.
-if os.environ.get("WORKBOOK_NO_ATEXIT_CLEANUP") != "1":
+# Only the process that owns the session (the kernel) does this: a child that
+# imports helpers (a service started by a notebook) must not clean up its parent.
+if os.environ.get("WORKBOOK_NO_ATEXIT_CLEANUP") != "1" and session.owns_session():
     atexit.register(lambda: cleanup.cleanup(quiet=True))

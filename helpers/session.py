@@ -77,6 +77,11 @@ NOTEBOOK = _notebook_name()
 HOSTNAME = socket.gethostname()
 
 
+def owns_session() -> bool:
+    """True in the process that started the session (not in the children it spawned)."""
+    return _LOCK is not None
+
+
 def labels(**extra: str) -> dict[str, str]:
     """Docker labels for a new object of this session (plus ``extra``)."""
     return {WORKBOOK_LABEL: "1", SESSION_LABEL: SESSION_ID, NOTEBOOK_LABEL: NOTEBOOK,

@@ -153,3 +153,20 @@ def test_the_leak_check_catches_a_deliberately_leaked_container(tmp_path):
     with pytest.raises(AssertionError, match="left resources behind"):
         assert_nothing_left(sid)
     assert cleanup.leftovers(sid) == []  # the check removed it after reporting it
+
+
+def test_a_child_process_that_imports_helpers_does_not_clean_up_its_parent():
+    """A service started by a notebook inherits the session; its exit must not remove the session's objects."""
+    sid = new_session_id()
+    parent = _start_doomed_process(sid, __import__("helpers.servers").servers.free_port())
+    try:
+        child = subprocess.run([sys.executable, "-c", "import helpers; print(helpers.session.owns_session())"],
+                               env={**os.environ, "WORKBOOK_SESSION": sid}, capture_output=True, text=True,
+                               timeout=60)
+        assert child.stdout.strip() == "False"
+        kinds = {item.split()[0] for item in cleanup.leftovers(sid)}
+        assert "container" in kinds and "volume" in kinds
+    finally:
+        parent.kill()
+        parent.wait(10)
+        cleanup.cleanup(sid, quiet=True)
