@@ -568,8 +568,9 @@ def example(name: str) -> Path:
 def tasks_service_context() -> Path:
     """A build context for the tasks service: its Dockerfile plus ``helpers/tasks_service.py``.
 
-    The service is one module of this package; the image needs only that file
-    (and an empty ``helpers/__init__.py``), not the whole workbook.
+    The service is one module of this package; the image needs only that file,
+    the sibling modules it imports, and an empty ``helpers/__init__.py``, not
+    the whole workbook.
     """
     source = example("tasks-service")
     target = workdir("contexts") / "tasks-service"
@@ -578,7 +579,16 @@ def tasks_service_context() -> Path:
     shutil.copytree(source, target)
     (target / "helpers").mkdir(exist_ok=True)
     (target / "helpers" / "__init__.py").write_text("")
-    shutil.copy(REPO / "helpers" / "tasks_service.py", target / "helpers" / "tasks_service.py")
+    # The module and the sibling modules it imports (``from .errors import ...``), transitively.
+    todo, seen = ["tasks_service"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        source = REPO / "helpers" / f"{name}.py"
+        shutil.copy(source, target / "helpers" / source.name)
+        todo += re.findall(r"^\s*from \.(\w+) import", source.read_text(), re.M)
     return target
 
 
