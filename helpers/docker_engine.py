@@ -171,7 +171,7 @@ def explain_api_error(exc: Exception, what: str) -> WorkbookError:
         return WorkbookError(f"{what}: no such object ({text}). List what exists with docker ps -a / network ls / volume ls.")
     if "port is already allocated" in text or "address already in use" in text:
         return WorkbookError(f"{what}: that host port is already in use; publish a different port or stop what uses it.")
-    if "is already in use" in text or "Conflict" in text:
+    if "is already in use" in text:
         return WorkbookError(f"{what}: that name is already in use; pick another name or remove the old object first.")
     return WorkbookError(f"{what}: the Docker engine refused: {text}")
 

@@ -158,7 +158,7 @@ def _build_debian(repo: str, tag: str):
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-1:]
             raise WorkbookError(f"debootstrap could not build the Debian root file system: {' '.join(tail)}")
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "var/cache/apt"):
             for item in (root / junk).glob("*"):
                 if item.is_file():
                     item.unlink()

@@ -15,7 +15,7 @@ import time
 
 from .errors import WorkbookError
 
-BASE_IMAGES = ("debian", "python")
+BASE_IMAGES = ("debian", "python", "nginx")  # what the first notebooks use
 
 
 def _step(title: str, fn) -> bool:

@@ -48,3 +48,21 @@ def test_an_unknown_image_is_one_sentence():
 def test_the_apt_mirror_is_read_from_this_machine():
     mirror, suite = images.apt_mirror()
     assert mirror.startswith(("http://", "https://", "file:/")) and suite
+
+
+def test_engine_errors_become_one_sentence_about_the_right_cause():
+    import docker.errors
+
+    from helpers.docker_engine import explain_api_error
+
+    def api_error(text):
+        return docker.errors.APIError("409 Client Error", explanation=text)
+
+    assert "name is already in use" in str(explain_api_error(
+        api_error('Conflict. The container name "/web" is already in use by container "abc"'), "Running web"))
+    assert "port is already in use" in str(explain_api_error(
+        api_error("driver failed programming external connectivity: Bind for 0.0.0.0:8080 failed: port is already allocated"),
+        "Running web")) or "host port is already in use" in str(explain_api_error(
+        api_error("Bind for 0.0.0.0:8080 failed: port is already allocated"), "Running web"))
+    paused = str(explain_api_error(api_error("Container abc is paused, unpause the container before stopping"), "Stopping web"))
+    assert "name is already in use" not in paused and "is paused" in paused
