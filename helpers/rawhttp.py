@@ -466,6 +466,7 @@ def create_demo_app():
     ``GET /add?a=1&b=2``          200, or 400 Bad Request when a or b is not a number
     ``GET /private``              401 with ``WWW-Authenticate`` unless Basic auth
                                   ``student:secret`` is sent
+    ``GET /admin``                401 without credentials, 403 Forbidden with ``student:secret``
     ``GET /missing``              404 (as any unknown path)
     ``DELETE /ok``                405 Method Not Allowed with ``Allow``
     ``GET /crash``                500 (a real exception in the view)
@@ -538,6 +539,13 @@ def create_demo_app():
         if not auth or (auth.username, auth.password) != ("student", "secret"):
             return jsonify(error="log in first"), 401, {"WWW-Authenticate": 'Basic realm="workbook"'}
         return jsonify(message=f"welcome, {auth.username}")
+
+    @app.get("/admin")
+    def admin():
+        auth = request.authorization
+        if not auth or (auth.username, auth.password) != ("student", "secret"):
+            return jsonify(error="log in first"), 401, {"WWW-Authenticate": 'Basic realm="workbook"'}
+        return jsonify(error=f"{auth.username} is logged in but is not an administrator"), 403
 
     @app.get("/crash")
     def crash():

@@ -34,6 +34,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ import requests
 from . import servers, session
 from .errors import WorkbookError, wait_for
 
+#: How long the shop takes to prepare an order after accepting it (the asynchronous capability).
+ORDER_SECONDS = 1.0
+
 #: What every instance says about itself at ``GET /contract`` (standard contract principle).
 CONTRACT = {
     "service": "shop",
@@ -51,6 +55,8 @@ CONTRACT = {
         "greet": "GET /hello?name=<text> -> {greeting}",
         "add-to-cart": "POST /carts/<user>/items with JSON {item} -> 201 {user, items}",
         "read-cart": "GET /carts/<user> -> {user, items}",
+        "checkout": "POST /carts/<user>/checkout -> 202 {order, status} at once; the order is prepared later: "
+                    "poll GET /orders/<order> until status is 'ready'",
     },
     "limits": {"item": "1 to 40 characters"},
     "qos": {"latency_ms_p99": 50, "availability": "99% with two or more instances"},
@@ -177,7 +183,54 @@ def create_service_app(name: str = "A", *, stateful: bool = False, store: str | 
     def cart(user):
         return jsonify(user=user, items=items_of(user), instance=name)
 
+    # -- an asynchronous capability: accept now (202), do the work later, let the consumer come back
+    def save_order(order_id: str, order: dict) -> None:
+        if stateful:
+            memory[f"order:{order_id}"] = order
+        else:
+            kv.set(f"order:{order_id}", order)
+
+    def load_order(order_id: str) -> dict | None:
+        return memory.get(f"order:{order_id}") if stateful else kv.get(f"order:{order_id}")
+
+    def prepare(order_id: str, order: dict) -> None:
+        save_order(order_id, {**order, "status": "ready", "prepared_by": name})
+
+    @app.post("/carts/<user>/checkout")
+    def checkout(user):
+        order_id = uuid.uuid4().hex[:8]
+        order = {"order": order_id, "user": user, "items": items_of(user), "status": "preparing"}
+        save_order(order_id, order)
+        worker = threading.Timer(ORDER_SECONDS, prepare, args=(order_id, order))
+        worker.daemon = True
+        worker.start()
+        return jsonify({**order, "instance": name}), 202, {"Location": f"/orders/{order_id}"}
+
+    @app.get("/orders/<order_id>")
+    def order_status(order_id):
+        order = load_order(order_id)
+        if order is None:
+            return jsonify(error=f"no order {order_id}", instance=name), 404
+        return jsonify({**order, "instance": name})
+
     return app
+
+
+def follow_order(url: str, *, every: float = 0.25, timeout: float = 5.0) -> list[tuple[float, str]]:
+    """Poll an order's URL until its status is 'ready'; the history as (ms since the first poll, status)."""
+    history: list[tuple[float, str]] = []
+    started = time.perf_counter()
+    while True:
+        try:
+            status = requests.get(url, timeout=3).json().get("status", "?")
+        except (requests.RequestException, ValueError) as exc:
+            raise WorkbookError(f"Cannot read the order at {url} ({type(exc).__name__}): is the service running?") from None
+        history.append(((time.perf_counter() - started) * 1000, status))
+        if status == "ready":
+            return history
+        if time.perf_counter() - started > timeout:
+            raise WorkbookError(f"The order at {url} was not ready after {timeout:.0f} s.")
+        time.sleep(every)
 
 
 def start_instances(n: int = 2, *, stateful: bool = False, prefix: str = "shop",

@@ -40,6 +40,8 @@ def test_demo_app_answers_each_status(demo, method, path, headers, body, status)
 def test_basic_auth_and_sum(demo):
     r = send(demo, "GET", "/private", {"Authorization": "Basic c3R1ZGVudDpzZWNyZXQ="})
     assert r.status == 200 and r.json()["message"] == "welcome, student"
+    assert send(demo, "GET", "/admin").status == 401
+    assert send(demo, "GET", "/admin", {"Authorization": "Basic c3R1ZGVudDpzZWNyZXQ="}).status == 403
     assert send(demo, "GET", "/add?a=1&b=2").json()["sum"] == 3
 
 

@@ -151,3 +151,19 @@ def test_median_ms_measures_and_explains_failures(cleanup_servers):
     inst[0].stop()
     with pytest.raises(WorkbookError, match="is the instance running"):
         soa.median_ms("GET", inst[0].url + "/hello", 2, timeout=1)
+
+
+def test_checkout_is_asynchronous(cleanup_servers):
+    import time
+    solo = servers.serve(soa.create_service_app("solo", store=soa.store_path("t-async")), name="t-async")
+    requests.post(solo.url + "/carts/ada/items", json={"item": "milk"}, timeout=5)
+    started = time.perf_counter()
+    r = requests.post(solo.url + "/carts/ada/checkout", timeout=5)
+    assert r.status_code == 202 and time.perf_counter() - started < soa.ORDER_SECONDS
+    assert r.json()["status"] == "preparing" and r.json()["items"] == ["milk"]
+    history = soa.follow_order(solo.url + r.headers["Location"], every=0.1)
+    assert history[0][1] == "preparing" and history[-1][1] == "ready"
+    assert requests.get(solo.url + "/orders/nope", timeout=5).status_code == 404
+    solo.stop()
+    with pytest.raises(WorkbookError, match="is the service running"):
+        soa.follow_order(solo.url + r.headers["Location"])
