@@ -320,6 +320,8 @@ def plot_comparison(comp: Comparison, ax=None):
         if data is not comp.native:
             ax.bar_label(bars, [f"×{data[n] / comp.native[n]:.1f}" for n in names], fontsize=8)
     ax.set_yscale("log")
+    top = max(max(d.values()) for _, d, _ in series)
+    ax.set_ylim(min(comp.native.values()) / 3, top * 8)   # room for the ratio labels and the legend
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("seconds (log scale)")
     ax.set_xlabel("workload (same busybox commands everywhere)")
