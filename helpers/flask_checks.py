@@ -15,6 +15,11 @@ raises because the app is wrong (the report says so); it raises
   responses, cookies, error handlers and hooks.
 * :func:`check_tasks_api` -- notebook 05: a RESTful tasks collection
   (filters, 201 + Location, PUT, 204, 400/404/405/415 in JSON, no 500).
+
+Two tools for notebook 03 live here as well: :func:`uri_design_problems`
+(the URI design rules of section 2.5.3.1 as code) and
+:func:`run_schemathesis` (an independent contract test of a running
+service against its OpenAPI document).
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
@@ -150,7 +161,10 @@ def _expect_status(r: requests.Response, expected: int | tuple[int, ...], fix: s
     if r.status_code not in allowed:
         hint = fix
         if r.status_code == 500:
-            hint = "the route raised an exception (500): read the traceback printed above, then " + fix
+            # The exception may come from the view, a hook or an error handler: the
+            # traceback names it; the case's own fix would only mislead here.
+            hint = ("the app raised an exception (500): read the traceback printed above; it names the view, "
+                    "hook or error handler that failed")
         elif r.status_code == 405 and 405 not in allowed:
             hint = f"no route accepts {r.request.method} on this URL (405): " + fix
         raise _Fail(f"expected {' or '.join(map(str, allowed))}, got {_describe(r)}; {hint}")
@@ -195,6 +209,95 @@ def _target(app_or_url, name: str) -> Iterator[str]:
 
 
 # --------------------------------------------------------------------------- notebook 03
+
+_VERBS = ("get", "create", "add", "update", "delete", "remove", "list", "find", "set", "do")
+
+
+def uri_design_problems(path: str) -> list[str]:
+    """The design rules of section 2.5.3.1 that a URI path breaks (``[]`` if none).
+
+    Rules: a version segment (``v1``) first, or right after ``api``;
+    lower case only; hyphens, not underscores, between words; nouns, not
+    actions (``getTasks``, ``delete-task``).  The query, if any, is ignored.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise WorkbookError(f"{path!r} is not a URI path: give the part after the authority, such as '/api/v1/tasks'.")
+    path = path.split("?", 1)[0]
+    segments = [s for s in path.split("/") if s]
+    problems = []
+    version_at = 1 if segments[:1] == ["api"] else 0
+    if len(segments) <= version_at or not re.fullmatch(r"v[0-9]+", segments[version_at]):
+        problems.append("no version (v1, v2...) at the start")
+    if path != path.lower():
+        problems.append("upper-case letters")
+    if "_" in path:
+        problems.append("underscore instead of hyphen")
+    if any(re.match(rf"({'|'.join(_VERBS)})([A-Z_-]|$)", s) for s in segments):
+        problems.append("an action (verb) where a noun belongs")
+    return problems
+
+
+@dataclass
+class ContractRun:
+    """The outcome of one schemathesis run against a service's OpenAPI document."""
+
+    version: str
+    operations: int
+    generated: int
+    with_failures: int
+    errors: int
+    seconds: float
+    exit_code: int
+    last_line: str
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and self.with_failures == 0 and self.errors == 0
+
+    def __str__(self) -> str:
+        return (f"schemathesis {self.version}: {self.operations} operations tested, {self.generated} requests "
+                f"generated, {self.with_failures} with failures, {self.errors} errors, in {self.seconds:.1f} s\n"
+                f"exit code {self.exit_code} - {self.last_line}")
+
+    __repr__ = __str__
+
+
+def run_schemathesis(openapi_url: str, *, max_examples: int = 15, seed: int = 1, timeout: float = 150) -> ContractRun:
+    """Run schemathesis (the ``st`` command of this environment) with every check against ``openapi_url``.
+
+    The run is seeded and bounded by ``max_examples`` per operation, so it is
+    repeatable; its JSON report is read back and its scratch folder removed.
+    """
+    st = Path(sys.executable).with_name("st")
+    if not st.exists():
+        st = Path(shutil.which("st") or st)
+    if not st.exists():
+        raise WorkbookError("schemathesis is not installed in this environment: run `pip install schemathesis`.")
+    try:
+        requests.get(openapi_url, timeout=TIMEOUT).raise_for_status()
+    except requests.RequestException as exc:
+        raise WorkbookError(f"No OpenAPI document at {openapi_url} ({type(exc).__name__}): "
+                            "start the service first and give the URL of its /openapi.json.") from None
+    scratch = Path(tempfile.mkdtemp(prefix="schemathesis-"))
+    try:
+        report = scratch / "report.json"
+        run = subprocess.run([str(st), "run", openapi_url, "--checks", "all", "--max-examples", str(max_examples),
+                              "--seed", str(seed), "--generation-database", "none", "--no-color",
+                              "--report", "json", "--report-json-path", str(report)],
+                             capture_output=True, text=True, timeout=timeout, cwd=scratch)
+        if not report.exists():
+            raise WorkbookError(f"schemathesis stopped without a report (exit code {run.returncode}): "
+                                f"{(run.stderr or run.stdout).strip()[-300:]}")
+        summary = json.loads(report.read_text())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    lines = run.stdout.strip().splitlines()
+    return ContractRun(version=summary["schemathesis_version"], operations=summary["operations"]["tested"],
+                       generated=summary["test_cases"]["generated"],
+                       with_failures=summary["test_cases"]["with_failures"], errors=len(summary["errors"]),
+                       seconds=summary["running_time"], exit_code=run.returncode,
+                       last_line=lines[-1] if lines else "")
+
 
 def check_contract(app_or_url) -> CheckReport:
     """Notebook 03's exercise: the users service and its contract.

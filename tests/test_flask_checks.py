@@ -233,3 +233,47 @@ def test_tasks_wrong_solutions():
                                    "GET /api/v1/tasks?done=false|true filters; ?done=maybe is a JSON 400"]
     assert "skipped" in report.cases[3].detail  # PUT needs the POST to work
     assert "DELETE answers 204 with no body, then the task is 404" in failing(report)
+
+
+def test_basics_crashing_hook_is_blamed_on_the_exception_not_on_missing_routes():
+    app = Flask("hook_crash")
+
+    @app.route("/hello/<name>")
+    def hello(name):
+        return f"Hello, {name}!"
+
+    @app.after_request
+    def stop_clock(response):          # g.start was never set: every request is a 500
+        response.headers["X-Elapsed-ms"] = str(time.perf_counter() - g.start)
+        return response
+
+    report = check_flask_basics(app)
+    first = report.cases[0]
+    assert not first.ok and "raised an exception (500)" in first.detail
+    assert "hook" in first.detail and "add @app.route" not in first.detail
+
+
+# --------------------------------------------------------------------------- notebook 03 tools
+
+def test_uri_design_problems():
+    from helpers.flask_checks import uri_design_problems
+    assert uri_design_problems("/api/v1/tasks") == []
+    assert uri_design_problems("/v1/users/1/accounts?name=Pepe") == []
+    assert uri_design_problems("/api/tasks") == ["no version (v1, v2...) at the start"]
+    assert uri_design_problems("/api/v1/due_tasks") == ["underscore instead of hyphen"]
+    assert "an action (verb) where a noun belongs" in uri_design_problems("/api/v1/getTasks")
+    assert "upper-case letters" in uri_design_problems("/api/v1/Tasks")
+    assert uri_design_problems("/v1/settings") == []          # 'set' inside a noun is not a verb
+    with pytest.raises(WorkbookError, match="not a URI path"):
+        uri_design_problems("api/v1/tasks")
+
+
+@pytest.mark.timeout(120)
+def test_run_schemathesis_on_the_tasks_service(tmp_path):
+    from helpers.flask_checks import run_schemathesis
+    with servers.serve(create_app(tmp_path / "t.db"), name="st-small") as server:
+        result = run_schemathesis(server.url + "/openapi.json", max_examples=3)
+        assert result.passed and result.operations == 7 and result.generated > 0, str(result)
+        assert "operations tested" in str(result)
+        with pytest.raises(WorkbookError, match="No OpenAPI document"):
+            run_schemathesis(server.url + "/nothing.json")
