@@ -32,6 +32,7 @@ CLEANER_MODULES = (
     "helpers.compose",
     "helpers.swarm",
     "helpers.docker_engine",
+    "helpers.docker_storage",  # host folders used as bind mounts: after the containers using them
     "helpers.virt",
 )
 

@@ -82,34 +82,42 @@ def _ours(obj_labels: dict | None) -> bool:
     return obj_labels.get(session.HOST_LABEL, session.HOSTNAME) == session.HOSTNAME
 
 
-def _owners() -> set[str]:
+def _summaries(sid: str | None):
+    """Containers, networks, volumes and images of session ``sid`` (or of every session).
+
+    Uses the engine's list summaries, not one inspect per object: another
+    user's container may vanish between a list and an inspect.
+    """
     cli = client()
+    flt = session_filter(sid) if sid else workbook_filter()
+    return (cli.api.containers(all=True, filters=flt), cli.api.networks(filters=flt),
+            (cli.api.volumes(filters=flt) or {}).get("Volumes") or [], cli.api.images(filters=flt))
+
+
+def _owners() -> set[str]:
     found: set[str] = set()
-    for items in (cli.containers.list(all=True, filters=workbook_filter()),
-                  cli.networks.list(filters=workbook_filter()),
-                  cli.volumes.list(filters=workbook_filter()),
-                  cli.images.list(filters=workbook_filter())):
+    for items in _summaries(None):
         for obj in items:
-            lab = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+            lab = obj.get("Labels") or {}
             if _ours(lab) and session.SESSION_LABEL in lab:
                 found.add(lab[session.SESSION_LABEL])
     return found
 
 
-def _objects(sid: str):
-    cli = client()
-    flt = session_filter(sid)
-    return (cli.containers.list(all=True, filters=flt), cli.networks.list(filters=flt),
-            cli.volumes.list(filters=flt), cli.images.list(filters=flt))
+def _describe(kind: str, obj: dict) -> str:
+    if kind == "container":
+        return f"container {(obj.get('Names') or ['/' + obj['Id'][:12]])[0].lstrip('/')}"
+    if kind == "image":
+        return f"image {(obj.get('RepoTags') or [obj['Id'][7:19]])[0]}"
+    return f"{kind} {obj['Name']}"
 
 
 def _leftovers(sid: str) -> list[str]:
     if not available():
         return []
-    containers, networks, volumes, images = _objects(sid)
-    return ([f"container {c.name}" for c in containers] + [f"network {n.name}" for n in networks]
-            + [f"volume {v.name}" for v in volumes]
-            + [f"image {(i.tags or [i.short_id])[0]}" for i in images])
+    containers, networks, volumes, images = _summaries(sid)
+    return ([_describe("container", c) for c in containers] + [_describe("network", n) for n in networks]
+            + [_describe("volume", v) for v in volumes] + [_describe("image", i) for i in images])
 
 
 def _remove(sid: str) -> list[str]:
@@ -117,41 +125,41 @@ def _remove(sid: str) -> list[str]:
 
     if not available():
         return []
+    api = client().api
     removed = []
-    containers, networks, volumes, images = _objects(sid)
+    containers, networks, volumes, images = _summaries(sid)
     for c in containers:  # containers first: they hold networks and volumes
         try:
-            c.remove(force=True, v=True)
+            api.remove_container(c["Id"], force=True, v=True)
         except docker.errors.NotFound:
             pass
-        removed.append(f"container {c.name}")
+        removed.append(_describe("container", c))
     for n in networks:
         try:
-            n.reload()
-            for cid in list((n.attrs.get("Containers") or {})):
+            for cid in (api.inspect_network(n["Id"]).get("Containers") or {}):
                 try:
-                    n.disconnect(cid, force=True)
+                    api.disconnect_container_from_network(cid, n["Id"], force=True)
                 except docker.errors.APIError:
                     pass
-            n.remove()
+            api.remove_network(n["Id"])
         except docker.errors.NotFound:
             pass
-        removed.append(f"network {n.name}")
+        removed.append(_describe("network", n))
     for v in volumes:
         try:
-            v.remove(force=True)
+            api.remove_volume(v["Name"], force=True)
         except docker.errors.NotFound:
             pass
-        removed.append(f"volume {v.name}")
+        removed.append(_describe("volume", v))
     # Newest first, so that child images go before the images they are built on.
-    for img in sorted(images, key=lambda i: i.attrs.get("Created", ""), reverse=True):
+    for img in sorted(images, key=lambda i: i.get("Created", 0), reverse=True):
         try:
-            client().images.remove(img.id, force=True, noprune=False)
+            api.remove_image(img["Id"], force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError:
             continue  # still used by a container of another session: leave it
-        removed.append(f"image {(img.tags or [img.short_id])[0]}")
+        removed.append(_describe("image", img))
     return removed
 
 
@@ -190,8 +198,28 @@ def run(image: str, command=None, **kwargs):
 
     ensure_image(image, quiet=kwargs.pop("quiet", False))
     kwargs["labels"] = {**labels(), **(kwargs.get("labels") or {})}
+    remove = kwargs.pop("remove", False)
     try:
-        return client().containers.run(image, command, **kwargs)
+        if not remove or kwargs.get("detach"):
+            return client().containers.run(image, command, **kwargs, remove=remove)
+        # ``--rm`` done here rather than by the SDK, which would leave the
+        # anonymous volumes of images that declare VOLUME behind.
+        stdout, stderr = kwargs.pop("stdout", True), kwargs.pop("stderr", False)
+        container = client().containers.create(image, command, **kwargs)
+        try:
+            container.start()
+            status = container.wait().get("StatusCode", 0)
+            output = container.logs(stdout=stdout, stderr=stderr)
+            if status != 0:
+                err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip().splitlines()
+                raise WorkbookError(f"The command in the {image} container failed with exit code {status}"
+                                    + (f": {err[-1]}" if err else "."))
+            return output
+        finally:
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
     except docker.errors.ContainerError as exc:
         err = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
         raise WorkbookError(f"The command in the {image} container failed with exit code {exc.exit_status}"

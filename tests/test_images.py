@@ -66,3 +66,13 @@ def test_engine_errors_become_one_sentence_about_the_right_cause():
         api_error("Bind for 0.0.0.0:8080 failed: port is already allocated"), "Running web"))
     paused = str(explain_api_error(api_error("Container abc is paused, unpause the container before stopping"), "Stopping web"))
     assert "name is already in use" not in paused and "is paused" in paused
+
+
+def test_run_with_remove_leaves_no_anonymous_volume():
+    cli = docker_engine.client()
+    before = {v.name for v in cli.volumes.list()}
+    out = docker_engine.run("debian", ["sh", "-c", "echo hi"], remove=True, quiet=True, volumes=["/scratch"])
+    assert out == b"hi\n"
+    assert {v.name for v in cli.volumes.list()} - before == set()
+    with pytest.raises(WorkbookError, match="failed with exit code 3: oops"):
+        docker_engine.run("debian", ["sh", "-c", "echo oops >&2; exit 3"], remove=True, quiet=True)
