@@ -395,7 +395,13 @@ def negotiate() -> str:
     """The media type to answer with, chosen from the ``Accept`` header, or a 406."""
     if not request.headers.get("Accept", "").strip():
         return "application/json"
-    best = request.accept_mimetypes.best_match(REPRESENTATIONS)
+    # Werkzeug matches media-type parameters too: "text/html; charset=UTF-8" (the chapter's
+    # example) does not match a bare "text/html" offer.  Every representation is sent in
+    # UTF-8, so each is also offered with that parameter, then the parameter is dropped.
+    offers = [variant for media_type in REPRESENTATIONS for variant in (media_type, f"{media_type}; charset=utf-8")]
+    best = request.accept_mimetypes.best_match(offers)
+    if best is not None:
+        best = best.split(";", 1)[0]
     if best is None:
         raise ApiError(406, f"This resource is available as {', '.join(REPRESENTATIONS)}; "
                             f"the request accepts only {request.headers.get('Accept')!r}.")

@@ -111,6 +111,11 @@ def test_unknown_resource_and_method(svc):
     ("text/html", 200, "text/html; charset=utf-8", "<table"),
     ("text/*;q=0.9, application/xml;q=0.5", 200, "text/html; charset=utf-8", "<table"),
     ("image/png", 406, "application/json", "Not Acceptable"),
+    # the chapter's example: a charset parameter must not turn HTML into a 406
+    ("text/html; charset=UTF-8", 200, "text/html; charset=utf-8", "<table"),
+    ("application/json; charset=utf-8", 200, "application/json", '"title"'),
+    ("text/html; charset=UTF-8;q=0.4, application/xml", 200, "application/xml; charset=utf-8", "<task>"),
+    ("text/html; charset=iso-8859-1", 406, "application/json", "Not Acceptable"),
 ])
 def test_content_negotiation(svc, accept, status, ctype, marker):
     headers = {"Accept": accept} if accept else {}
