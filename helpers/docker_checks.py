@@ -111,7 +111,8 @@ def check_greeter(container_name: str, *, variable: str = "GREETING", value: str
     else:
         v.fail(f"It was created from {img!r}, not from {image!r}.")
     env = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
-    if env.get(variable) == value:
+    env_ok = env.get(variable) == value
+    if env_ok:
         v.ok(f"Its environment has {variable}={value}.")
     elif variable in env:
         v.fail(f"Its environment has {variable}={env[variable]!r}; the exercise asks for another value.")
@@ -123,7 +124,10 @@ def check_greeter(container_name: str, *, variable: str = "GREETING", value: str
         return v
     text = c.logs().decode(errors="replace")
     count = sum(1 for line in text.splitlines() if value in line)
-    if count >= min_lines:
+    if count >= min_lines and not env_ok:
+        v.note(f"Its log shows {value!r} {count} times, but not from the variable {variable} of its "
+               f"environment.")
+    elif count >= min_lines:
         v.ok(f"Its log shows the greeting {count} times, so the command reads the variable and repeats.")
     elif count:
         v.fail(f"Its log shows the greeting only {count} time(s): the command should keep printing it "
@@ -222,8 +226,11 @@ def check_web_server(port: int = 8080, *, timeout: float = 8) -> Verdict:
             error = exc
             time.sleep(0.3)
     if answer is None:
-        exposed = sorted(((c.attrs.get("Config") or {}).get("ExposedPorts") or {}))
-        hint = f" (the image declares: {', '.join(exposed)})" if exposed else ""
+        exposed = _image_ports(c)
+        if exposed:
+            hint = f" (its image {_image_of(c)} declares {', '.join(exposed)})"
+        else:
+            hint = f" (its image {_image_of(c)} declares no port at all)"
         v.fail(f"Nothing answers HTTP at {url}: the mapping leads to container port {cport}, but is a "
                f"server listening there inside the container{hint}?")
         return v
@@ -232,6 +239,20 @@ def check_web_server(port: int = 8080, *, timeout: float = 8) -> Verdict:
         v.note(f"It is published on every interface of the host ({host_ip}); adding 127.0.0.1 to the "
                f"mapping would keep it on this machine only.")
     return v
+
+
+def _image_of(c) -> str:
+    return (c.attrs.get("Config") or {}).get("Image") or c.attrs.get("Image", "")[:19]
+
+
+def _image_ports(c) -> list[str]:
+    """The ports the container's *image* declares with EXPOSE (the container's own Config also
+    lists every port published with -p, which says nothing about what listens)."""
+    try:
+        cfg = docker_engine.client().images.get(c.attrs["Image"]).attrs.get("Config") or {}
+    except Exception:
+        return []
+    return sorted(cfg.get("ExposedPorts") or {})
 
 
 def _port_taken(port: int) -> bool:

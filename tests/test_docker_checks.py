@@ -65,6 +65,16 @@ def test_greeter_wrong_variable():
     assert not v.passed and "another value" in _failures(v)
 
 
+def test_greeter_value_from_another_variable_is_not_praised():
+    c = C.run("debian", ["sh", "-c", LOOP.replace("GREETING", "GREETNG")], name=C.name("greeter"),
+              detach=True, environment={"GREETNG": "hola"})
+    wait_for(lambda: C.logs(c).count("\n") >= 2, timeout=10, what="two greetings")
+    C.pause(c)
+    v = K.check_greeter(C.name("greeter"))
+    assert not v.passed and "no variable GREETING" in _failures(v)
+    assert not any(ok and "reads the variable" in t for ok, t in v.items)
+
+
 def test_greeter_command_ends():
     _greeter({"GREETING": "hola"}, command='echo "$GREETING"')
     v = K.check_greeter(C.name("greeter"))
@@ -112,6 +122,13 @@ def test_web_server_wrong_container_port(port):
     C.run("nginx", name=C.name("web"), detach=True, ports={"8080/tcp": ("127.0.0.1", port)})
     v = K.check_web_server(port, timeout=2)
     assert not v.passed and "Nothing answers" in _failures(v) and "80/tcp" in _failures(v)
+
+
+def test_web_server_image_without_server(port):
+    C.run("debian", ["sleep", "infinity"], name=C.name("web"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    v = K.check_web_server(port, timeout=1)
+    fails = _failures(v)
+    assert not v.passed and "declares no port" in fails  # -p 80 must not look like the image's EXPOSE
 
 
 def test_web_server_exited(port):
