@@ -2,7 +2,7 @@
 
 * :func:`create_slow_app` – a service whose answers take as long as you ask
   (``GET /slow?seconds=2``), to see timeouts for real.
-* :func:`ms_per_get` – mean time of repeated GETs, with or without a session.
+* :func:`compare_session` – bare GETs against a session: time and TCP connections opened.
 * :func:`check_tasks_client` – the checker of notebook 06: it runs a fresh
   reference tasks service (:mod:`helpers.tasks_service`) and drives the
   student's client functions against it with real HTTP, case by case.
@@ -43,12 +43,45 @@ def create_slow_app():
     return app
 
 
-def ms_per_get(get, url: str, n: int = 100, timeout: float = 5) -> float:
-    """Call ``get(url, timeout=...)`` ``n`` times (``requests.get`` or a session's ``get``); mean ms per call."""
-    started = time.perf_counter()
-    for _ in range(n):
-        get(url, timeout=timeout)
-    return (time.perf_counter() - started) * 1000 / n
+def compare_session(url: str, n: int = 100, timeout: float = 5) -> dict:
+    """GET ``url`` ``n`` times with bare ``requests.get``, then ``n`` times through one ``requests.Session``.
+
+    Returns, for each way, the median ms per GET and how many TCP connections
+    were opened (counted where urllib3 connects its sockets), plus the
+    server's ``Connection`` header.
+    """
+    import statistics
+
+    from urllib3.util import connection as urllib3_connection
+
+    opened = [0]
+    real_connect = urllib3_connection.create_connection
+
+    def counting_connect(*args, **kwargs):
+        opened[0] += 1
+        return real_connect(*args, **kwargs)
+
+    def measure(get) -> tuple[float, int]:
+        times, opened[0] = [], 0
+        for _ in range(n):
+            started = time.perf_counter()
+            get(url, timeout=timeout).raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times), opened[0]
+
+    urllib3_connection.create_connection = counting_connect
+    try:
+        bare_ms, bare_connections = measure(requests.get)
+        with requests.Session() as session:
+            session.headers.update({"Accept": "application/json", "User-Agent": "workbook-client/1.0"})
+            session_ms, session_connections = measure(session.get)
+            connection = session.get(url, timeout=timeout).headers.get("Connection", "(not sent: keep-alive)")
+    except requests.RequestException as exc:
+        raise WorkbookError(f"GET {url} failed ({type(exc).__name__}): is the server running?") from None
+    finally:
+        urllib3_connection.create_connection = real_connect
+    return {"bare_ms": bare_ms, "bare_connections": bare_connections, "session_ms": session_ms,
+            "session_connections": session_connections, "connection_header": connection}
 
 
 class _SilentServer:

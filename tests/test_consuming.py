@@ -53,9 +53,24 @@ def test_checker_needs_two_functions():
         consuming.check_tasks_client(create_task, None)
 
 
-def test_ms_per_get():
-    s = servers.serve(consuming.create_slow_app(), name="t-fast")
+def test_compare_session_counts_tcp_connections():
+    import sys
+    from helpers import tasks_service
+    from helpers.errors import WorkbookError
+    dev = servers.serve(tasks_service.create_app(), name="t-session-dev")
+    port = servers.free_port()
+    prod = servers.serve_process([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}",
+                                  "--call", "helpers.tasks_service:create_app"], name="t-session-waitress", port=port,
+                                 env={"WORKBOOK_NO_SWEEP": "1"})
     try:
-        assert 0 < consuming.ms_per_get(requests.get, s.url + "/fast", 5) < 1000
+        closing = consuming.compare_session(dev.url + "/api/v1/tasks/1", 10)
+        assert closing["connection_header"] == "close"
+        assert closing["bare_connections"] == 10 and closing["session_connections"] == 10
+        alive = consuming.compare_session(prod.url + "/api/v1/tasks/1", 10)
+        assert alive["bare_connections"] == 10 and alive["session_connections"] == 1
+        assert alive["bare_ms"] > 0 and alive["session_ms"] > 0
     finally:
-        s.stop()
+        dev.stop()
+        prod.stop()
+    with pytest.raises(WorkbookError, match="is the server running"):
+        consuming.compare_session(dev.url + "/api/v1/tasks/1", 1)
