@@ -1057,10 +1057,14 @@ def check_saved_and_back(conn, dom_name: str) -> bool:
         ok = ok and good
         print(("✔ " if good else "✘ ") + text + ("" if good else f" — {fix}"))
 
+    if lifecycle_state(conn, dom_name) == "undefined":
+        print(f"✘ there is no domain named {dom_name!r} on {conn.getURI()}: pass the name of the "
+              f"notebook's persistent guest, dom.name()")
+        return False
     steps = [(op, before, after) for name_, op, before, after in HISTORY if name_ == dom_name]
     saved_at = next((i for i, (op, b, a) in enumerate(steps) if op == "save" and a == "saved"), None)
     verdict(saved_at is not None, f"{dom_name} was saved (virt.save(dom) = virsh save)",
-            "call virt.save(dom) on the running domain")
+            "start it (virt.start) if it is not running, then call virt.save(dom)")
     restored = saved_at is not None and any(op == "restore" and a == "running" for op, b, a in steps[saved_at:])
     verdict(restored, "it was restored from its file afterwards (virt.restore(conn, path) = virsh restore)",
             "call virt.restore(conn, path) with the path save() returned")

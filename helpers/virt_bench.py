@@ -367,19 +367,73 @@ def _norm(text) -> str:
     return " ".join(re.sub(r"[^a-z0-9 ]", " ", str(text).lower()).split())
 
 
+#: What each answer is: a strategy, a level or a hypervisor type.
+_KINDS = {
+    "a strategy (multiplexing in time, multiplexing in space, aggregation, emulation)":
+        ("multiplexing in time", "multiplexing in space", "aggregation", "emulation"),
+    "an execution-virtualization level (application level, operating-system level, hardware level)":
+        ("application level", "operating-system level", "hardware level"),
+    "a hypervisor type (type I, type II)": ("type I", "type II"),
+}
+
+#: A question per example that leads to the answer without giving it.
+_HINTS = {
+    "a process scheduler giving each program a few milliseconds of CPU in turn":
+        "does each program get a part of the CPU, or the whole CPU for a while?",
+    "virtual memory giving each process its own pages of the same RAM":
+        "is the memory shared by turns, or divided into pieces at the same moment?",
+    "a RAID controller showing four disks as one volume":
+        "one physical resource becomes many, or many become one?",
+    "QEMU showing an Intel e1000 network card that the host does not have":
+        "does the virtual card correspond to any physical card of the host?",
+    "the Python interpreter running bytecode":
+        "what does the bytecode VM imitate: a whole computer, an operating system, or a runtime for one program?",
+    "a Docker container":
+        "does a container bring its own kernel, or share the host's?",
+    "a QEMU/KVM virtual machine":
+        "the guest boots its own kernel: what must be imitated for that?",
+    "Xen or VMware ESXi running directly on the hardware":
+        "is there an operating system below the hypervisor?",
+    "VirtualBox running as a program on a desktop OS":
+        "is there an operating system below the hypervisor?",
+}
+
+
+def _kind(answer: str):
+    """The kind of answer (strategy, level, type) that ``answer`` names, or None if it names none."""
+    for kind, options in _KINDS.items():
+        for option in options:
+            if _norm(answer) in {_norm(option)} | {_norm(a) for a in _ALIASES.get(option, ())}:
+                return kind
+    return None
+
+
 def check_taxonomy(answers: dict[str, str]) -> bool:
     """Exercise check: prints, case by case, which classifications are right; returns True if all are."""
+    if not isinstance(answers, dict):
+        raise WorkbookError(f"check_taxonomy expects a dict mapping each example to your answer, "
+                            f"not a {type(answers).__name__}: keep the answers = {{...}} cell's layout.")
     ok = True
     for example, expected in TAXONOMY.items():
         given = answers.get(example)
         accepted = {_norm(expected)} | {_norm(a) for a in _ALIASES.get(expected, ())}
-        if given is None:
-            print(f"✘ missing: {example!r}")
+        wanted = _kind(expected)
+        if given is None or not str(given).strip():
+            print(f"✘ {example}: no answer yet; it asks for {wanted}")
             ok = False
         elif _norm(given) in accepted:
             print(f"✔ {example} → {given}")
-        else:
-            print(f"✘ {example} → {given!r} is not right: think again about which strategy, level or type this is")
+        elif _kind(given) is None:
+            print(f"✘ {example} → {given!r} is not one of the answers; this one asks for {wanted}")
             ok = False
+        elif _kind(given) != wanted:
+            print(f"✘ {example} → {given!r} is {_kind(given).split(' (')[0]}, but this one asks for {wanted}")
+            ok = False
+        else:
+            print(f"✘ {example} → {given!r} is not right; ask yourself: {_HINTS[example]}")
+            ok = False
+    unknown = [k for k in answers if k not in TAXONOMY]
+    for k in unknown:
+        print(f"? {k!r} is not one of the examples (was its text changed?); it is ignored")
     print("All answers are right." if ok else "Fix the answers marked ✘ and run the check again.")
     return ok

@@ -74,6 +74,7 @@ def test_lifecycle_on_test_driver(test_conn):
     virt.shutdown(dom)
     virt.undefine(dom)
     assert virt.lifecycle_state(test_conn, name) == "undefined"
+    assert not virt.check_saved_and_back(test_conn, name)      # gone: one line naming the domain
     assert "start" in virt.allowed("defined") and "resume" in virt.allowed("paused")
 
 
@@ -150,3 +151,9 @@ def test_sample_xml_files_are_accepted_by_libvirt(test_conn):
     assert "<domain" in virt.sample_xml("domain-tiny-guest", "s-dom")
     with pytest.raises(NotFound, match="no sample"):
         virt.sample_xml("nope")
+
+
+def test_saved_and_back_check_for_unknown_domain(test_conn, capsys):
+    assert not virt.check_saved_and_back(test_conn, "no-such-guest")
+    out = capsys.readouterr().out
+    assert "there is no domain named 'no-such-guest'" in out and out.count("✘") == 1

@@ -44,3 +44,25 @@ def test_taxonomy_check(capsys):
     wrong = dict(vb.TAXONOMY, **{"a Docker container": "hardware level"})
     assert not vb.check_taxonomy(wrong)
     assert "✘" in capsys.readouterr().out
+
+
+def test_taxonomy_check_explains_without_answering(capsys):
+    wrong = dict(vb.TAXONOMY)
+    wrong["a Docker container"] = "hardware level"                      # right kind, wrong answer
+    wrong["a RAID controller showing four disks as one volume"] = "type II"   # wrong kind
+    wrong["a QEMU/KVM virtual machine"] = "virtual machine"            # not an answer at all
+    del wrong["a process scheduler giving each program a few milliseconds of CPU in turn"]
+    assert not vb.check_taxonomy(wrong)
+    out = capsys.readouterr().out
+    assert "share the host's" in out                                    # a hint, as a question
+    assert "is a hypervisor type, but this one asks for a strategy" in out
+    assert "'virtual machine' is not one of the answers" in out
+    assert "no answer yet" in out
+    assert "operating-system level\n" not in out.split("a Docker container")[1].split("\n")[0]
+
+
+def test_taxonomy_check_rejects_non_dict():
+    import pytest
+    from helpers.errors import WorkbookError
+    with pytest.raises(WorkbookError, match="expects a dict"):
+        vb.check_taxonomy("emulation")
