@@ -511,7 +511,7 @@ def memory_limit_experiment(limit_mb: int = 64, sizes_mb: Sequence[int] = (16, 3
             code = c.wait(timeout=60)["StatusCode"]
             c.reload()
             out = c.logs().decode(errors="replace").strip()
-            peak = int(out) / 2**20 if out.isdigit() else None
+            peak = round(int(out) / 2**20, 1) if out.isdigit() else None
             results.append({"asked_mb": mb, "limit_mb": limit_mb, "exit_code": code,
                             "oom_killed": bool(c.attrs["State"].get("OOMKilled")), "peak_mb": peak})
         finally:
@@ -548,21 +548,38 @@ def plot_memory(results: list[dict], ax=None):
 
 
 def cpu_limit_experiment(cpus: float = 0.5, seconds: float = 2.0, image: str = "debian") -> dict:
-    """Spin a busy loop for ``seconds`` under ``--cpus CPUS`` and read the CPU time the cgroup
-    charged: the share of one CPU the container really got."""
+    """Spin a busy loop for ``seconds`` under ``--cpus CPUS`` and read what the container's cgroup
+    recorded: the quota per scheduling period the limit became, the CPU time it was charged (the
+    share of one CPU it really got) and how many of the
+    kernel's scheduling periods ended with the group *throttled* (its quota used up).
+
+    On a busy machine the share can be lower than the limit (other programs compete for the CPU);
+    the throttled periods are the proof that the limit itself was enforced."""
     script = (f'timeout {seconds} sh -c "while :; do :; done"; '
               'if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then '
-              'echo ns $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage); '
-              'else echo us $(grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d" " -f2); fi')
+              'echo usage_ns $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage); cat /sys/fs/cgroup/cpu/cpu.stat; '
+              'echo quota_us $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us); '
+              'echo period_us $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); '
+              'else echo usage_us $(grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d" " -f2); '
+              'cat /sys/fs/cgroup/cpu.stat; read q p < /sys/fs/cgroup/cpu.max; '
+              'echo quota_us $q; echo period_us $p; fi')
     c = create(image, ["sh", "-c", script], nano_cpus=int(cpus * 1e9))
     try:
         c.start()
         c.wait(timeout=seconds + 60)
-        unit, value = c.logs().decode().split()[-2:]
+        out = c.logs().decode()
     finally:
         c.remove(force=True)
-    used = int(value) / (1e9 if unit == "ns" else 1e6)
-    return {"cpus_limit": cpus, "wall_s": seconds, "cpu_s": used, "share": used / seconds}
+    stats = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            stats[parts[0]] = int(parts[1])
+    used = stats["usage_ns"] / 1e9 if "usage_ns" in stats else stats["usage_us"] / 1e6
+    return {"cpus_limit": cpus, "wall_s": seconds, "cpu_s": used, "share": used / seconds,
+            "quota_ms": stats["quota_us"] / 1000 if "quota_us" in stats else None,
+            "period_ms": stats["period_us"] / 1000 if "period_us" in stats else None,
+            "periods": stats.get("nr_periods"), "throttled": stats.get("nr_throttled")}
 
 
 def overlay(ref) -> dict:

@@ -368,13 +368,16 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
                         arrowprops={"arrowstyle": "->", "color": "tab:red", "linewidth": 1.5})
             ax.text(x - 0.45 + 0.25 * i, host_y - 0.45 - 0.28 * i, f"{hostpart} → {cport}", fontsize=8,
                     color="tab:red", va="top")
-        for net, ip in c["networks"].items():
-            if net not in net_y:
-                continue
+        drawn = [(net, ip) for net, ip in c["networks"].items() if net in net_y]
+        for k, (net, ip) in enumerate(drawn):
+            # a container on several networks gets one line per network, side by side
+            lx = x + (k - (len(drawn) - 1) / 2) * 0.5
             y = net_y[net]
-            ax.plot([x, x], [box_y, y], color=colour[net], linewidth=1.5)
-            ax.plot([x], [y], "o", color=colour[net])
-            ax.text(x + 0.07, y + 0.08, ip or "no address", fontsize=9, color=colour[net], va="bottom")
+            ax.plot([lx, lx], [box_y, y], color=colour[net], linewidth=1.5)
+            ax.plot([lx], [y], "o", color=colour[net])
+            left = k < len(drawn) - 1  # labels of the left lines go left, clear of the next line
+            ax.text(lx - 0.07 if left else lx + 0.07, y + 0.08, ip or "no address", fontsize=9,
+                    color=colour[net], va="bottom", ha="right" if left else "left")
     if not conts:
         ax.text(x_max / 2, box_y + 0.4, "(no containers in this session)", ha="center", fontsize=9,
                 color="grey")

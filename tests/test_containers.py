@@ -141,6 +141,8 @@ def test_memory_limit_is_enforced():
 def test_cpu_limit_is_enforced():
     r = C.cpu_limit_experiment(cpus=0.5, seconds=1.5)
     assert 0.05 < r["share"] < 0.65
+    assert r["quota_ms"] == 50 and r["period_ms"] == 100
+    assert r["periods"] is None or r["throttled"] <= r["periods"]
 
 
 def test_overlay(sleeper):

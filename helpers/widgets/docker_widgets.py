@@ -85,7 +85,7 @@ def lifecycle_diagram(current: str | None, *, last: str | None = None, previous:
         ax.add_patch(FancyBboxPatch((x - 0.85, y - 0.38), 1.7, 0.76, boxstyle="round,pad=0.04",
                                     facecolor=face, edgecolor="black", linewidth=2.5 if hot else 1))
         ax.text(x, y + 0.1, node, ha="center", va="center", fontsize=11, fontweight="bold" if hot else None)
-        ax.text(x, y - 0.2, _DESCRIPTIONS[node], ha="center", va="center", fontsize=7, color="#444")
+        ax.text(x, y - 0.2, _DESCRIPTIONS[node], ha="center", va="center", fontsize=8, color="#444")
     last_cmds = {c.strip() for c in (last or "").replace("/", " ").split()} if last else set()
     if "remove" in last_cmds:
         last_cmds.add("rm")
