@@ -162,9 +162,10 @@ def _expect_status(r: requests.Response, expected: int | tuple[int, ...], fix: s
         hint = fix
         if r.status_code == 500:
             # The exception may come from the view, a hook or an error handler: the
-            # traceback names it; the case's own fix would only mislead here.
+            # traceback names it.  A 500 means code ran, so a fix that says "add a
+            # route" would mislead (a crashing hook fails every case); other fixes help.
             hint = ("the app raised an exception (500): read the traceback printed above; it names the view, "
-                    "hook or error handler that failed")
+                    "hook or error handler that failed" + ("" if fix.startswith("add ") else f". Then: {fix}"))
         elif r.status_code == 405 and 405 not in allowed:
             hint = f"no route accepts {r.request.method} on this URL (405): " + fix
         raise _Fail(f"expected {' or '.join(map(str, allowed))}, got {_describe(r)}; {hint}")

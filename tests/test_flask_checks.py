@@ -253,6 +253,15 @@ def test_basics_crashing_hook_is_blamed_on_the_exception_not_on_missing_routes()
     assert "hook" in first.detail and "add @app.route" not in first.detail
 
 
+def test_tasks_500_keeps_the_case_hint():
+    app = small_tasks_app()
+    original = app.view_functions["replace"]
+    app.view_functions["replace"] = lambda task_id: original(task_id) if task_id < 1000 else 1 / 0  # no 404
+    report = check_tasks_api(app)
+    case = next(c for c in report.cases if c.name == "PUT on an unknown id is a JSON 404")
+    assert not case.ok and "raised an exception (500)" in case.detail and "abort(404)" in case.detail
+
+
 # --------------------------------------------------------------------------- notebook 03 tools
 
 def test_uri_design_problems():
