@@ -94,7 +94,7 @@ def jupyter_lab(env: dict[str, str] | None = None):
             log.close()
 
 
-def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages: int = 12) -> dict:
+def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages: int = 40) -> dict:
     """Run all cells of ``notebook`` in JupyterLab in Chromium; save screenshots; return a summary."""
     from playwright.sync_api import sync_playwright
 
@@ -171,7 +171,7 @@ def main() -> int:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("screenshot", type=Path)
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--pages", type=int, default=12)
+    parser.add_argument("--pages", type=int, default=40)
     args = parser.parse_args()
     summary = run_in_browser(args.notebook, args.screenshot, args.timeout, args.pages)
     print(json.dumps(summary, indent=2))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -22,6 +24,18 @@ from notebook_runner import execute, new_session_id
 pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
 
 
+@contextlib.contextmanager
+def live_session(sid: str):
+    """Hold ``sid``'s lock as its kernel would, so that no concurrent sweep treats it as dead."""
+    path = session.state_dir() / "sessions" / f"{sid}.lock"
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
 def _labels(sid: str) -> dict[str, str]:
     return {**session.labels(), session.SESSION_LABEL: sid}
 
@@ -34,6 +48,11 @@ def cli():
 
 def test_cleanup_removes_the_sessions_objects_and_spares_everything_else(cli):
     sid = new_session_id()
+    with live_session(sid):
+        _cleanup_removes_only(cli, sid)
+
+
+def _cleanup_removes_only(cli, sid):
     other = session.SESSION_ID  # a live session (this test process), so no sweep removes it
     unlabelled = cli.containers.create("debian", "true", name=f"not-workbook-{uuid.uuid4().hex[:6]}")
     foreign = cli.containers.create("debian", "true", labels=_labels(other))
