@@ -4,7 +4,9 @@ Each ``check_...(app)`` serves the student's Flask app (any WSGI app) on
 127.0.0.1 with :func:`helpers.servers.serve`, or uses the base URL of a
 server that is already running, drives it with real HTTP requests and
 returns a :class:`CheckReport`: case by case, what passes and, for what
-does not, what was expected, what came back and what to fix.  A check never
+does not, what was expected, what came back and what to fix.  When the app
+raises, each case names the exception and the report shows its first
+traceback once (instead of one traceback per request).  A check never
 raises because the app is wrong (the report says so); it raises
 :class:`helpers.errors.WorkbookError` only when there is nothing to check
 (not an app, a malformed URL, nothing listening).
@@ -27,11 +29,13 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -75,6 +79,8 @@ class CheckReport:
 
     title: str
     cases: list[Case] = field(default_factory=list)
+    #: The first exception the app raised during the check, as a traceback ("" if none).
+    first_traceback: str = ""
 
     @property
     def passed(self) -> bool:
@@ -103,6 +109,8 @@ class CheckReport:
         lines = [self.headline()]
         for c in self.cases:
             lines.append(f"  {'PASS' if c.ok else 'FAIL'}  {c.name}" + ("" if c.ok or not c.detail else f"\n        -> {c.detail}"))
+        if self.first_traceback:
+            lines.append("The first exception your app raised:\n" + self.first_traceback)
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -113,23 +121,34 @@ class CheckReport:
             f"<td style='text-align:left'>{html.escape(c.name)}</td>"
             f"<td style='text-align:left'>{'' if c.ok else html.escape(c.detail)}</td></tr>"
             for c in self.cases)
+        crash = (f"<details><summary>The first exception your app raised (click to see its traceback)</summary>"
+                 f"<pre>{html.escape(self.first_traceback)}</pre></details>" if self.first_traceback else "")
         return (f"<p><b>{html.escape(self.headline())}</b></p>"
                 f"<table><tr><th></th><th style='text-align:left'>case</th>"
-                f"<th style='text-align:left'>what to fix</th></tr>{rows}</table>")
+                f"<th style='text-align:left'>what to fix</th></tr>{rows}</table>{crash}")
 
 
 class _Checker:
     """Runs cases against one base URL; a case is a function that raises _Fail."""
 
-    def __init__(self, title: str, base: str):
+    def __init__(self, title: str, base: str, crashes: "_CrashLog | None" = None):
         self.report = CheckReport(title)
         self.base = base.rstrip("/")
         self.http = requests.Session()
+        self.crashes = crashes
 
     def request(self, method: str, path: str, **kw) -> requests.Response:
         kw.setdefault("timeout", TIMEOUT)
         kw.setdefault("allow_redirects", False)
-        return self.http.request(method, self.base + path, **kw)
+        seen = len(self.crashes.records) if self.crashes else 0
+        r = self.http.request(method, self.base + path, **kw)
+        # Flask logs the exception before it sends the 500, so the record is there.
+        if self.crashes and r.status_code >= 500 and len(self.crashes.records) > seen:
+            record = self.crashes.records[seen]
+            r.app_error = _exception_summary(record.exc_info)
+            if not self.report.first_traceback:
+                self.report.first_traceback = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return r
 
     def case(self, name: str, fn: Callable[[], None]) -> bool:
         try:
@@ -160,12 +179,16 @@ def _expect_status(r: requests.Response, expected: int | tuple[int, ...], fix: s
     allowed = expected if isinstance(expected, tuple) else (expected,)
     if r.status_code not in allowed:
         hint = fix
+        if r.status_code == 500 and getattr(r, "app_error", None):
+            # The 500 page says nothing useful; the exception does (its traceback follows the table).
+            raise _Fail(f"expected {' or '.join(map(str, allowed))}, got 500 because the app raised {r.app_error}"
+                        + ("" if fix.startswith("add ") else f". Then: {fix}"))
         if r.status_code == 500:
             # The exception may come from the view, a hook or an error handler: the
             # traceback names it.  A 500 means code ran, so a fix that says "add a
             # route" would mislead (a crashing hook fails every case); other fixes help.
-            hint = ("the app raised an exception (500): read the traceback printed above; it names the view, "
-                    "hook or error handler that failed" + ("" if fix.startswith("add ") else f". Then: {fix}"))
+            hint = ("the app raised an exception (500): read the server's traceback (printed above, or in its log); "
+                    "it names the view, hook or error handler that failed" + ("" if fix.startswith("add ") else f". Then: {fix}"))
         elif r.status_code == 405 and 405 not in allowed:
             hint = f"no route accepts {r.request.method} on this URL (405): " + fix
         raise _Fail(f"expected {' or '.join(map(str, allowed))}, got {_describe(r)}; {hint}")
@@ -186,6 +209,54 @@ def _expect_json_error(r: requests.Response, status: int, fix: str) -> None:
                             "or abort() plus a JSON error handler")
     if not isinstance(body, dict):
         raise _Fail(f"the {status} error body should be a JSON object describing the error, got {body!r}")
+
+
+class _CrashLog(logging.Handler):
+    """Keeps the exceptions a Flask app logs while it is being checked."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records.append(record)
+
+
+@contextlib.contextmanager
+def _crash_log(app) -> Iterator["_CrashLog | None"]:
+    """While checking a Flask app, collect its exceptions instead of printing one traceback per request.
+
+    A single bug (say, in an after_request hook) fails every request; the
+    report names the exception in each case and shows the first traceback once.
+    """
+    logger = getattr(app, "logger", None)
+    if not isinstance(logger, logging.Logger):
+        yield None
+        return
+    from flask.logging import default_handler
+    had_default = default_handler in logger.handlers
+    log = _CrashLog()
+    logger.addHandler(log)
+    if had_default:
+        logger.removeHandler(default_handler)
+    propagate, logger.propagate = logger.propagate, False     # nor through the root logger's handlers
+    try:
+        yield log
+    finally:
+        logger.removeHandler(log)
+        logger.propagate = propagate
+        if had_default:
+            logger.addHandler(default_handler)
+
+
+def _exception_summary(exc_info) -> str:
+    """'AttributeError: start (in stop_clock(), line 5)': the exception and the innermost frame of the app's code."""
+    exc_type, exc, tb = exc_info
+    frames = [f for f in traceback.extract_tb(tb)
+              if "site-packages" not in f.filename and "/helpers/" not in f.filename]
+    where = f" (in {frames[-1].name}(), line {frames[-1].lineno})" if frames else ""
+    return f"{exc_type.__name__}: {str(exc).rstrip('.')}{where}"
 
 
 @contextlib.contextmanager
@@ -309,8 +380,8 @@ def check_contract(app_or_url) -> CheckReport:
     unknown id) and the sub-collection ``GET /v1/users/<id>/accounts``
     (that user's :data:`ACCOUNTS`, 404 for an unknown user).
     """
-    with _target(app_or_url, "check-contract") as base:
-        c = _Checker("check_contract", base)
+    with _target(app_or_url, "check-contract") as base, _crash_log(app_or_url) as crashes:
+        c = _Checker("check_contract", base, crashes)
 
         def collection():
             r = c.request("GET", "/v1/users")
@@ -399,8 +470,8 @@ def check_flask_basics(app_or_url) -> CheckReport:
     cookie ``visits``; every response has a header ``X-Elapsed-ms`` (set by
     an ``after_request`` hook from a time stored in ``g`` by ``before_request``).
     """
-    with _target(app_or_url, "check-flask-basics") as base:
-        c = _Checker("check_flask_basics", base)
+    with _target(app_or_url, "check-flask-basics") as base, _crash_log(app_or_url) as crashes:
+        c = _Checker("check_flask_basics", base, crashes)
 
         def hello():
             r = c.request("GET", "/hello/Ada")
@@ -443,12 +514,12 @@ def check_flask_basics(app_or_url) -> CheckReport:
             _expect_status(r, 405, "only POST should be allowed on /echo (methods=['POST'])")
 
         def visits():
-            session = requests.Session()
+            c.http = requests.Session()          # a fresh cookie jar: a first visit
             seen = []
             for _ in range(2):
-                r = session.get(base + "/visit", timeout=TIMEOUT)
+                r = c.request("GET", "/visit")
                 _expect_status(r, 200, "add @app.route('/visit')")
-                seen.append(r.cookies.get("visits") or session.cookies.get("visits"))
+                seen.append(r.cookies.get("visits") or c.http.cookies.get("visits"))
             if seen != ["1", "2"]:
                 raise _Fail(f"the cookie 'visits' should be 1 then 2 on two visits, got {seen}; read "
                             "request.cookies.get('visits', '0'), add 1, and response.set_cookie('visits', str(n)) "
@@ -489,8 +560,8 @@ def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
     404), 405 on the collection, JSON error bodies, and that nothing
     answered 500.
     """
-    with _target(app_or_url, "check-tasks-api") as base:
-        c = _Checker("check_tasks_api", base)
+    with _target(app_or_url, "check-tasks-api") as base, _crash_log(app_or_url) as crashes:
+        c = _Checker("check_tasks_api", base, crashes)
         state: dict = {}
         server_errors: list[str] = []
         original = c.request

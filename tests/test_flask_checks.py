@@ -139,7 +139,9 @@ def test_basics_wrong_solutions():
     report = check_flask_basics(basics_app(converter=False, json_errors=False))
     assert failing(report) == ["GET /square/twelve is a 404 (int converter)",
                                "an unknown URL gets a JSON 404 from an error handler"]
-    assert "raised an exception (500)" in report.failures()[0].detail
+    detail = report.failures()[0].detail
+    assert "got 500 because the app raised ValueError" in detail and "(in square(), line" in detail
+    assert "ValueError" in report.first_traceback and "Traceback" in str(report)
     report = check_flask_basics(basics_app(cookie=False, hooks=False, echo_methods=("GET", "POST")))
     assert failing(report) == ["GET /echo is 405 Method Not Allowed",
                                "GET /visit counts visits in a cookie (1, then 2)",
@@ -249,8 +251,12 @@ def test_basics_crashing_hook_is_blamed_on_the_exception_not_on_missing_routes()
 
     report = check_flask_basics(app)
     first = report.cases[0]
-    assert not first.ok and "raised an exception (500)" in first.detail
-    assert "hook" in first.detail and "add @app.route" not in first.detail
+    assert not first.ok and "because the app raised AttributeError" in first.detail
+    assert "in stop_clock()" in first.detail and "add @app.route" not in first.detail
+    visit = next(c for c in report.cases if c.name.startswith("GET /visit"))
+    assert "because the app raised AttributeError" in visit.detail
+    assert report.first_traceback.count("Traceback") == 1 and "<details>" in report._repr_html_()
+    assert all(type(h).__name__ != "_CrashLog" for h in app.logger.handlers) and app.logger.propagate
 
 
 def test_tasks_500_keeps_the_case_hint():
@@ -259,7 +265,7 @@ def test_tasks_500_keeps_the_case_hint():
     app.view_functions["replace"] = lambda task_id: original(task_id) if task_id < 1000 else 1 / 0  # no 404
     report = check_tasks_api(app)
     case = next(c for c in report.cases if c.name == "PUT on an unknown id is a JSON 404")
-    assert not case.ok and "raised an exception (500)" in case.detail and "abort(404)" in case.detail
+    assert not case.ok and "because the app raised ZeroDivisionError" in case.detail and "abort(404)" in case.detail
 
 
 # --------------------------------------------------------------------------- notebook 03 tools
