@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import inspect
 import json
 import logging
 import re
@@ -276,6 +277,12 @@ def _target(app_or_url, name: str) -> Iterator[str]:
         return
     if not callable(app_or_url):
         raise WorkbookError(f"The check needs your Flask app (or its base URL), not a {type(app_or_url).__name__}.")
+    if inspect.isfunction(app_or_url) or inspect.ismethod(app_or_url):
+        try:   # a WSGI app takes (environ, start_response); a view function usually does not
+            inspect.signature(app_or_url).bind(None, None)
+        except TypeError:
+            raise WorkbookError(f"{app_or_url.__name__}() looks like a view function: pass the Flask app itself "
+                                "(the object made by Flask(...)), not one of its routes.") from None
     with servers.serve(app_or_url, name=name) as server:
         yield server.url
 

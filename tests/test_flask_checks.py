@@ -72,6 +72,12 @@ def test_contract_wrong_solutions():
     assert report.score == (0, 8) and "add @app.get('/v1/users')" in report.cases[0].detail
 
 
+def test_a_view_function_instead_of_the_app_is_one_sentence():
+    app = users_app()
+    with pytest.raises(WorkbookError, match="looks like a view function: pass the Flask app itself"):
+        check_contract(app.view_functions["users"])
+
+
 def test_contract_by_url_and_bad_targets():
     with servers.serve(users_app(), name="users-by-url") as s:
         assert check_contract(s.url).passed
