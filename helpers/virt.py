@@ -148,14 +148,14 @@ def _alive(conn) -> bool:
 
 
 def choose_uri(uri: str | None = None, timeout: float = 5.0) -> tuple[str, str]:
-    """Which URI :func:`connect` uses, and why (``argument``, ``environment``, ``automatic``, ``fallback: ...``)."""
+    """Which URI :func:`connect` uses, and why (``argument``, ``environment ...``, ``chosen automatically: ...``, ``fallback: ...``)."""
     if uri:
         return uri, "argument"
     if os.environ.get(URI_ENV):
         return os.environ[URI_ENV], f"environment ({URI_ENV})"
     try:
         _open(SYSTEM_URI, timeout).close()
-        return SYSTEM_URI, "automatic (libvirtd answers)"
+        return SYSTEM_URI, "chosen automatically: libvirtd answers"
     except WorkbookError as exc:
         return TEST_URI, f"fallback: {exc}"
 
@@ -239,7 +239,10 @@ class VirshResult:
     skipped: str = ""
 
     def __str__(self):
-        head = "$ " + " ".join(self.argv)
+        # A ';'-separated script (one virsh process, several commands) is shown one command a line,
+        # quoted as a shell user would type it.
+        words = [f"'{w}'" if " " in w else w for w in self.argv]
+        head = "$ " + " ".join(words).replace("; ", ";\n      ")
         if self.skipped:
             return f"{head}\n(not run: {self.skipped})"
         return f"{head}\n{self.output.rstrip()}"

@@ -120,6 +120,9 @@ def test_virsh_runs_for_real_and_skips_unshared_state():
     res = virt.virsh(virt.TEST_URI, "hostname")
     assert res.returncode == 0 and res.output.strip()
     assert virt.virsh(virt.TEST_URI, "dominfo", "x", shared_state=True).skipped
+    script = virt.virsh(virt.TEST_URI, "list --all; domstate test")    # several commands, one process
+    assert script.returncode == 0 and "running" in script.output
+    assert str(script).splitlines()[:2] == ["$ virsh -c test:///default 'list --all;", "      domstate test'"]
 
 
 def test_real_guest_lifecycle_on_system():
@@ -157,3 +160,9 @@ def test_saved_and_back_check_for_unknown_domain(test_conn, capsys):
     assert not virt.check_saved_and_back(test_conn, "no-such-guest")
     out = capsys.readouterr().out
     assert "there is no domain named 'no-such-guest'" in out and out.count("✘") == 1
+
+
+def test_table_html_is_left_aligned_and_escaped():
+    from helpers.widgets import virt_widgets as vw
+    out = vw.table_html(["command", "value"], [["virsh <x>", 1]], code_columns=(0,))
+    assert "<code>virsh &lt;x&gt;</code>" in out and "text-align:left" in out

@@ -338,10 +338,23 @@ def plot_networks(conn, names: list[str] | None = None, ax=None):
     return ax
 
 
+def table_html(headers: list[str], rows: list[list], code_columns: tuple[int, ...] = ()) -> str:
+    """A small left-aligned HTML table (JupyterLab right-aligns table cells by default).
+
+    Values are escaped; the columns listed in ``code_columns`` are shown as code.
+    """
+    def cell(tag, i, value):
+        text = html.escape(str(value))
+        if i in code_columns:
+            text = f"<code>{text}</code>"
+        return f"<{tag} style='text-align:left;vertical-align:top'>{text}</{tag}>"
+    head = "".join(cell("th", -1, h) for h in headers)
+    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def network_table_html(conn, names: list[str] | None = None) -> str:
     """``virsh net-list --all`` as an HTML table, with mode and addresses."""
     rows = [virt.network_summary(n) for n in conn.listAllNetworks(0) if names is None or n.name() in names]
     keys = ["name", "active", "persistent", "mode", "bridge", "address"]
-    head = "".join(f"<th>{k}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[k]))}</td>" for k in keys) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return table_html(keys, [[r[k] for k in keys] for r in rows])
