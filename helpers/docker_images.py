@@ -245,14 +245,41 @@ def time_builds(path, tag: str, *, dockerfile: str | None = None, buildargs: dic
     return {"cold": cold, "cached": cached}
 
 
+def instruction_order_builds(context, *, tag: str = "cache-order") -> dict[str, BuildResult]:
+    """Measure what an edit of ``www`` costs with the slow step after or before ``COPY www``.
+
+    ``context`` is a scratch copy of the ``cache-order`` example (``context_copy``),
+    whose ``www/index.html`` this function edits. Both Dockerfiles are built cold
+    (``--no-cache``), the page is edited, and both are built again with the cache.
+    Returns the four builds, in the order they are best plotted.
+    """
+    context = Path(context)
+    page = context / "www" / "index.html"
+    if not page.is_file():
+        raise NotFound(f"{context} has no www/index.html: pass di.context_copy('cache-order').")
+    files = {"COPY first": "Dockerfile.copy-first", "RUN first": "Dockerfile.run-first"}
+    cold = {order: build(context, f"{tag}:{order.split()[0].lower()}-first", dockerfile=f, nocache=True)
+            for order, f in files.items()}
+    page.write_text(page.read_text() + "<p>edited</p>\n")
+    edited = {order: build(context, f"{tag}:{order.split()[0].lower()}-first", dockerfile=f)
+              for order, f in files.items()}
+    return {f"{order}\n{when}": result[order] for order in files
+            for when, result in (("cold", cold), ("www edited", edited))}
+
+
 def plot_build_times(results: dict[str, BuildResult], title: str = "Building the same Dockerfile twice"):
-    """Bar chart of build seconds (e.g. cold versus cached)."""
+    """Bar chart of build seconds, one bar per build (e.g. cold versus cached)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3))
     names = list(results)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.7 * len(names)), 3.2))
     secs = [results[n].seconds for n in names]
-    bars = ax.bar(names, secs, color=["#cf6a2a", "#2b8cbe", "#41ab5d"][: len(names)])
+    # Orange: no step came from the cache; green: some did; blue: all did.
+    def color(r: BuildResult) -> str:
+        hits = sum(r.cached)
+        return "#2b8cbe" if r.cached and hits == len(r.cached) else "#41ab5d" if hits else "#cf6a2a"
+    colors = [color(results[n]) for n in names]
+    bars = ax.bar(names, secs, color=colors)
     for bar, n in zip(bars, names):
         r = results[n]
         ax.annotate(f"{r.seconds:.1f} s\n{sum(r.cached)}/{len(r.steps)} steps cached",

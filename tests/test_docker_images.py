@@ -114,3 +114,17 @@ def test_tasks_service_context_holds_only_the_module():
     ctx = di.tasks_service_context()
     assert (ctx / "helpers" / "tasks_service.py").exists()
     assert di.context_size(ctx)["files"] <= 5
+
+
+def test_instruction_order_builds_and_plot(tmp_path):
+    order = di.instruction_order_builds(di.context_copy("cache-order"), tag="wbtest/order")
+    assert list(order) == ["COPY first\ncold", "COPY first\nwww edited", "RUN first\ncold", "RUN first\nwww edited"]
+    assert not any(order["COPY first\ncold"].cached) and not any(order["RUN first\ncold"].cached)
+    # COPY first: the edit invalidates the slow RUN after it; RUN first: the slow step comes from the cache.
+    assert order["COPY first\nwww edited"].cached == [False, False]
+    assert order["RUN first\nwww edited"].cached == [True, False]
+    assert order["RUN first\nwww edited"].seconds < order["COPY first\nwww edited"].seconds
+    fig = di.plot_build_times(order, "order")
+    assert len(fig.axes[0].patches) == 4
+    with pytest.raises(NotFound):
+        di.instruction_order_builds(tmp_path)
