@@ -10,6 +10,8 @@ Public API (stable; other Docker lessons import it):
   :func:`routes`, :func:`resolve`, :func:`ping`, :func:`http_from`.
 * From the host: :func:`http_from_host`; published ports: :func:`port` (``docker port``).
 * :func:`netcat_conversation`: two containers talk through netcat, without a terminal.
+* :func:`default_interface`, :func:`create_macvlan`, :func:`mac_address`: a macvlan network on
+  the host's own LAN interface, and the MAC addresses that tell its containers apart.
 * :func:`topology_state` and :func:`topology`: networks, containers, addresses and
   published ports of this session, drawn with matplotlib.
 
@@ -275,6 +277,61 @@ def netcat_conversation(*, network: str | None = None, port: int = 8000,
 
 
 # --- the topology diagram -------------------------------------------------------------
+
+def default_interface() -> str:
+    """The host interface that carries its default route (``eth0`` on most machines)."""
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 1 and fields[1] == "00000000":
+                    return fields[0]
+    except OSError:
+        pass
+    raise WorkbookError("This host has no default route, so there is no LAN interface to put a macvlan "
+                        "network on.")
+
+
+#: A documentation-only range (RFC 5737, TEST-NET-2): never routed, so it clashes with nothing real.
+MACVLAN_SUBNET = "198.51.100.0/24"
+
+
+def create_macvlan(base: str = "lan", *, parent: str | None = None, subnet: str = MACVLAN_SUBNET):
+    """``docker network create -d macvlan --subnet SUBNET -o parent=IFACE NAME``: a network whose
+    containers get their own MAC address on the host's interface ``parent`` (default: the one with
+    the default route).  Docker allows one macvlan network per parent interface: if another
+    notebook holds it, the engine's refusal comes back as one sentence."""
+    import docker.types
+
+    parent = parent or default_interface()
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+    try:
+        return create(base, driver="macvlan", options={"parent": parent}, ipam=ipam)
+    except WorkbookError as exc:
+        if "already using parent" in str(exc) or "overlaps" in str(exc):
+            raise AlreadyInUse(f"Another network already uses {parent} or the subnet {subnet} (Docker allows "
+                               f"one macvlan network per interface): remove it (see docker network ls) and "
+                               f"run this again.") from None
+        raise
+
+
+def mac_address(container, interface: str = "eth0") -> str:
+    """The MAC address of ``interface`` inside ``container``, read with ``ip -brief link``."""
+    for line in containers.execute(container, ["ip", "-brief", "link"]).output.splitlines():
+        fields = line.split()
+        if fields and fields[0].split("@")[0] == interface:
+            return fields[2]
+    raise NotFound(f"{short(containers.get(container).name)} has no interface {interface}.")
+
+
+def host_mac_address(interface: str) -> str:
+    """The host's own MAC address of ``interface`` (from /sys/class/net)."""
+    try:
+        with open(f"/sys/class/net/{interface}/address") as f:
+            return f.read().strip()
+    except OSError:
+        raise NotFound(f"This host has no network interface {interface}.") from None
+
 
 def topology_state(*, session_only: bool = True, always: Sequence[str] = ("bridge",)) -> dict:
     """The engine's real state for the diagram: this session's containers and the networks

@@ -107,3 +107,22 @@ def test_topology_reflects_the_engine(pair, net):
     fig = N.topology("test")
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert "t-a" in texts and N.address(pair[0], net.name) in texts
+
+
+def test_macvlan_gives_each_container_its_own_mac():
+    lan = N.create_macvlan("lan-test")
+    assert N.create_macvlan("lan-test").id == lan.id  # re-running reuses it
+    a = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("mv-a"), detach=True, network=lan.name)
+    b = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("mv-b"), detach=True, network=lan.name)
+    parent = lan.attrs["Options"]["parent"]
+    macs = {N.mac_address(a), N.mac_address(b), N.host_mac_address(parent)}
+    assert len(macs) == 3
+    assert N.address(a, lan.name).startswith("198.51.100.")
+    assert N.ping(a, N.address(b, lan.name))[0]
+    with pytest.raises(helpers.WorkbookError, match="one macvlan network per interface"):
+        N.create_macvlan("lan-second")
+
+
+def test_host_mac_of_unknown_interface_is_one_sentence():
+    with pytest.raises(helpers.WorkbookError, match="no network interface"):
+        N.host_mac_address("nosuch0")
