@@ -109,20 +109,38 @@ def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
         started = time.monotonic()
-        for _attempt in range(4):  # the first click can land before the kernel is connected
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-            try:
-                page.wait_for_function("""() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
-                    .some(p => p.innerText.trim() !== '[ ]:' && p.innerText.trim() !== '')""", timeout=15_000)
-                break
-            except Exception:
-                page.keyboard.press("Escape")
+
+        def run_all():
+            for _attempt in range(4):  # the first click can land before the kernel is connected
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                try:
+                    page.wait_for_function("""() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+                        .some(p => p.innerText.trim() !== '[ ]:' && p.innerText.trim() !== '')""", timeout=15_000)
+                    return
+                except Exception:
+                    page.keyboard.press("Escape")
+
+        def unexecuted() -> int:
+            return page.evaluate("""() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+                .filter(p => p.innerText.trim() === '[ ]:').length""")
+
+        run_all()
         page.wait_for_timeout(1500)
+        reruns = 0
         while time.monotonic() - started < timeout:
             busy = page.locator(".jp-InputArea-prompt", has_text="[*]").count()
             idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
             if not busy and idle:
+                page.wait_for_timeout(1000)  # idle between two cells is not the end
+                if page.locator(".jp-InputArea-prompt", has_text="[*]").count():
+                    continue
+                if unexecuted() and reruns < 2:
+                    # A run that stopped early without an error (a click that reached
+                    # the kernel before it was ready): run the whole notebook again.
+                    reruns += 1
+                    run_all()
+                    continue
                 break
             page.wait_for_timeout(500)
         else:
@@ -162,6 +180,7 @@ def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages
             shots.append(str(shot))
         summary["screenshots"] = shots
         summary["seconds"] = round(time.monotonic() - started, 1)
+        summary["reruns"] = reruns
         browser.close()
     return summary
 
@@ -175,7 +194,8 @@ def main() -> int:
     args = parser.parse_args()
     summary = run_in_browser(args.notebook, args.screenshot, args.timeout, args.pages)
     print(json.dumps(summary, indent=2))
-    return 0 if not summary["errors"] and not summary["loading_widgets"] and not summary["widget_errors"] else 1
+    ok = not (summary["errors"] or summary["unexecuted"] or summary["loading_widgets"] or summary["widget_errors"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
