@@ -7,9 +7,12 @@ notebook can print or plot:
 * :func:`try_pull` -- ``docker pull`` and the engine's real answer.
 * :func:`image_rows`, :func:`container_size_rows` -- ``docker image ls`` and ``docker ps -sa``.
 * :func:`diff_rows`, :func:`commit` -- ``docker diff`` and ``docker commit -a -m``.
-* :func:`build` -- ``docker build -t ... --build-arg ... [-f ...]`` with the session
+* :func:`build` -- ``docker build -t ... --build-arg ... [-f ...] PATH|URL`` with the session
   labels, the time it took, which steps came from the cache, and a one-sentence
   error naming the failing step.
+* :func:`instruction_order_builds`, :func:`plot_build_times` -- what an edit costs with the
+  slow step after or before ``COPY``, measured and plotted.
+* :func:`context_tar` -- a context packed as a tar file, to serve as a URL context.
 * :func:`context_size` -- the bytes ``docker build`` sends to the daemon, with
   or without ``.dockerignore``.
 * :func:`layers`, :func:`plot_layers` -- the layer view (``docker history``).
@@ -196,22 +199,29 @@ def _parse_log(lines: list[str]) -> tuple[list[str], list[bool]]:
     return [steps[i] for i in keep], [bool(cached[i]) for i in keep]
 
 
+#: What ``docker build`` treats as a URL rather than a folder.
+REMOTE_CONTEXTS = ("http://", "https://", "git://", "git@", "github.com/")
+
+
 def build(path, tag: str | list[str] | None = None, *, dockerfile: str | None = None,
           buildargs: dict | None = None, nocache: bool = False, extra_labels: dict | None = None,
           timeout: int = 600) -> BuildResult:
-    """``docker build -t TAG [-t TAG2] [-f FILE] [--build-arg K=V] [--no-cache] PATH``, labelled.
+    """``docker build -t TAG [-t TAG2] [-f FILE] [--build-arg K=V] [--no-cache] PATH|URL``, labelled.
 
     Raises one sentence naming the failing step when the build fails.
     """
     import docker.errors
 
-    path = Path(path)
-    if not path.is_dir():
-        raise NotFound(f"The build context {path} is not a folder: give the folder that holds the Dockerfile.")
+    # A URL (git repository, tar file, plain Dockerfile) is fetched by the daemon itself.
+    remote = isinstance(path, str) and path.startswith(REMOTE_CONTEXTS)
     tags = [tag] if isinstance(tag, str) else list(tag or [])
     dockerfile_name = dockerfile or "Dockerfile"
-    if not (path / dockerfile_name).is_file():
-        raise NotFound(f"There is no {dockerfile_name} in {path}: write one, or name it with dockerfile=.")
+    if not remote:
+        path = Path(path)
+        if not path.is_dir():
+            raise NotFound(f"The build context {path} is not a folder: give the folder that holds the Dockerfile.")
+        if not (path / dockerfile_name).is_file():
+            raise NotFound(f"There is no {dockerfile_name} in {path}: write one, or name it with dockerfile=.")
     cli = docker_engine.client()
     started = time.monotonic()
     log: list[str] = []
@@ -616,6 +626,18 @@ def tasks_service_context() -> Path:
         source = REPO / "helpers" / f"{name}.py"
         shutil.copy(source, target / "helpers" / source.name)
         todo += re.findall(r"^\s*from \.(\w+) import", source.read_text(), re.M)
+    return target
+
+
+def context_tar(path) -> Path:
+    """The build context ``path`` packed as a tar file in this session's folder (for ``docker build URL``)."""
+    import tarfile
+
+    path = Path(path)
+    target = workdir("contexts") / f"{path.name}.tar"
+    with tarfile.open(target, "w") as tar:
+        for item in sorted(path.iterdir()):
+            tar.add(item, arcname=item.name)
     return target
 
 

@@ -128,3 +128,13 @@ def test_instruction_order_builds_and_plot(tmp_path):
     assert len(fig.axes[0].patches) == 4
     with pytest.raises(NotFound):
         di.instruction_order_builds(tmp_path)
+
+
+def test_build_from_a_url_context():
+    served = di.serve_file(di.context_tar(di.example("labels")))
+    try:
+        result = di.build(served.file_url, "wbtest/from-url")
+    finally:
+        served.stop()
+    assert result.image.labels["version"] == "1.0"
+    assert result.image.labels[session.SESSION_LABEL] == session.SESSION_ID
