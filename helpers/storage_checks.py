@@ -42,7 +42,16 @@ class Verdict:
 
 
 def _normalise(volumes) -> dict[str, dict]:
-    """Accept the SDK's dict form or the CLI-like list form (``["name:/data:ro"]``)."""
+    """Accept the SDK's dict form or the CLI-like list form (``["name:/data:ro"]``); paths inside must be absolute."""
+    out = _parse(volumes)
+    for source, spec in out.items():
+        if not str(spec["bind"]).startswith("/"):
+            raise WorkbookError(f"The path inside the container must be absolute (start with /), and "
+                                f"{spec['bind']!r} (for {source!r}) is not.")
+    return out
+
+
+def _parse(volumes) -> dict[str, dict]:
     if volumes is None:
         return {}
     if isinstance(volumes, str):

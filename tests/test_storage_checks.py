@@ -61,3 +61,10 @@ def test_malformed_setting_is_explained():
     verdict = storage_checks.check_data_survives({"x": 42})
     assert not verdict.passed
     assert "should look like" in str(verdict)
+
+
+@pytest.mark.parametrize("setting", ["notes", ["notes:data"], {"notes": {"bind": "data"}}])
+def test_relative_container_path_is_explained(setting):
+    verdict = storage_checks.check_data_survives(setting)
+    assert not verdict.passed
+    assert "must be absolute" in str(verdict)
