@@ -234,7 +234,9 @@ def build(path, tag: str | list[str] | None = None, *, dockerfile: str | None = 
     except docker.errors.BuildError as exc:
         lines = [str(s.get("stream", "")).rstrip() for s in exc.build_log if s.get("stream")]
         steps = [ln for ln in lines if ln.startswith("Step ")]
-        where = f" at {steps[-1].split(' : ', 1)[0].lower()} ({steps[-1].split(' : ', 1)[-1][:70]})" if steps else ""
+        # "Step 2/6": the total counts the workbook's own LABEL steps, so name only the step's number.
+        number = re.match(r"Step (\d+)", steps[-1]).group(1) if steps else ""
+        where = f" at step {number} ({steps[-1].split(' : ', 1)[-1][:70]})" if steps else ""
         raise WorkbookError(f"The build failed{where}: {exc.msg.strip()}") from None
     except docker.errors.APIError as exc:
         text = str(getattr(exc, "explanation", None) or exc)

@@ -63,7 +63,8 @@ def check_small_web_image(context, *, max_mb: float = 200, port: int = 5000, tim
     image = result.image
     size_mb = image.attrs.get("Size", 0) / 1e6
     small = size_mb <= max_mb
-    lines.append(f"The image builds ({len(result.steps)} steps) and is {size_mb:.0f} MB"
+    n = len(result.steps)
+    lines.append(f"The image builds ({n} step{'s' if n != 1 else ''} after FROM) and is {size_mb:.0f} MB"
                  + (f", under the {max_mb:.0f} MB limit." if small else
                     f": over the {max_mb:.0f} MB limit. Look at its layers (docker history): which one is "
                     f"big, and does it keep files the program never needs, or start from a big base image?"))
