@@ -20,22 +20,10 @@ import ipywidgets as w
 from .. import containers, docker_engine, session
 from ..docker_networks import short
 from ..errors import WorkbookError
+from .static_fallback import StaticFallback
 
 
-class _StaticFallback:
-    """Adds a ``text/html`` copy of the widget's state to its display data (seen when no
-    widget manager renders it: headless runs, nbconvert, GitHub)."""
 
-    def _static_html(self) -> str:  # pragma: no cover - overridden
-        return ""
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs) or {}
-        if isinstance(bundle, tuple):  # (data, metadata)
-            bundle = bundle[0]
-        bundle = dict(bundle)
-        bundle["text/html"] = self._static_html()
-        return bundle
 
 # --- the lifecycle diagram -----------------------------------------------------------
 
@@ -143,7 +131,7 @@ def _row(c) -> dict:
             "ports": containers.port_lines(c), "networks": [short(n) for n in nets]}
 
 
-class ContainersDashboard(_StaticFallback, w.VBox):
+class ContainersDashboard(StaticFallback, w.VBox):
     """This session's containers with buttons that drive their lifecycle.
 
     ``dashboard.act(name, "pause")`` does what the button does (and is what

@@ -28,6 +28,7 @@ import ipywidgets as w
 
 from .. import rawhttp
 from ..errors import WorkbookError
+from .static_fallback import StaticFallback
 
 _MONO = {"font_family": "monospace"}
 
@@ -36,19 +37,6 @@ def _error_html(text: str) -> str:
     return f'<div style="color:#b00020;font-weight:bold">⚠ {html.escape(text)}</div>'
 
 
-class _StaticFallback:
-    """Adds a ``text/html`` copy of the widget's state to its display data."""
-
-    def _static_html(self) -> str:  # pragma: no cover - overridden
-        return ""
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs) or {}
-        if isinstance(bundle, tuple):  # (data, metadata)
-            bundle = bundle[0]
-        bundle = dict(bundle)
-        bundle["text/html"] = self._static_html()
-        return bundle
 
 
 # --------------------------------------------------------------------------- exchange
@@ -140,7 +128,7 @@ def render_exchange(ex: Exchange) -> str:
 
 
 # --------------------------------------------------------------------------- request builder
-class RequestBuilder(_StaticFallback, w.VBox):
+class RequestBuilder(StaticFallback, w.VBox):
     """A small Postman: method, URL, headers, body → status, headers, body, time, raw request."""
 
     def __init__(self, url: str = "http://127.0.0.1:5000/", method: str = "GET", headers: str | dict = "",
@@ -209,7 +197,7 @@ class RequestBuilder(_StaticFallback, w.VBox):
 
 
 # --------------------------------------------------------------------------- raw message
-class RawMessageWidget(_StaticFallback, w.VBox):
+class RawMessageWidget(StaticFallback, w.VBox):
     """Edit a raw HTTP request, send it over a socket, and see both messages dissected."""
 
     def __init__(self, url: str = "http://127.0.0.1:5000/", message: str | None = None, *, timeout: float = 5.0):
@@ -264,7 +252,7 @@ class RawMessageWidget(_StaticFallback, w.VBox):
 
 
 # --------------------------------------------------------------------------- URL anatomy
-class UrlAnatomyWidget(_StaticFallback, w.VBox):
+class UrlAnatomyWidget(StaticFallback, w.VBox):
     """Type a URL and see its parts: scheme, host, port, path, query, fragment."""
 
     def __init__(self, url: str = "http://example.com:8080/data/api/user/username?kind=alumno#top"):
