@@ -23,8 +23,6 @@ from ..errors import WorkbookError
 from .static_fallback import StaticFallback
 
 
-
-
 # --- the lifecycle diagram -----------------------------------------------------------
 
 #: Node positions of the diagram.  "image" is where every container starts.

@@ -37,8 +37,6 @@ def _error_html(text: str) -> str:
     return f'<div style="color:#b00020;font-weight:bold">⚠ {html.escape(text)}</div>'
 
 
-
-
 # --------------------------------------------------------------------------- exchange
 @dataclass
 class Exchange:
