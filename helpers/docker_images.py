@@ -90,10 +90,10 @@ def try_pull(ref: str, *, timeout: float = 30) -> tuple[bool, str]:
 
 def _ago(created: float) -> str:
     seconds = max(0, time.time() - created)
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit} ago"
-    return f"{int(seconds)} seconds ago"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size or unit == "second":
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
 
 
 def image_rows(names: list[str] | None = None, *, session_only: bool = False) -> list[dict]:
