@@ -2,13 +2,11 @@
 # Provision everything the workbook needs, idempotently:
 #   system packages -> Python virtual environment -> daemons -> local images.
 # A second run only checks, and takes a few seconds.
-# Usage: scripts/setup.sh [--for-tests]
+# Usage: scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT_DIR=$(pwd)
 VENV=${WORKBOOK_VENV:-$ROOT_DIR/.venv}
-FOR_TESTS=0
-[ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
 
 say()  { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 warn() { printf '\033[33m[setup] %s\033[0m\n' "$*" >&2; }
@@ -69,8 +67,12 @@ stamp_src=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$stamp_src" ]; then
   say "creating the virtual environment in $VENV"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  # pip's own chatter goes to a log; it is shown only when the install fails.
+  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" -m pip install -q -e ".[test]"; } \
+       > "$VENV/pip.log" 2>&1; then
+    tail -n 30 "$VENV/pip.log" >&2
+    die "Installing the Python packages failed (full log: $VENV/pip.log). Check that PyPI is reachable."
+  fi
   echo "$stamp_src" > "$VENV/.workbook-stamp"
 fi
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cloud workbook)" >/dev/null 2>&1 || true
