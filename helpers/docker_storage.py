@@ -121,6 +121,34 @@ def anonymous_volume(target: str, *, read_only: bool = False):
     return Mount(target, None, type="volume", read_only=read_only, labels=docker_engine.labels())
 
 
+def implicit_volume(base: str = "implicit") -> dict:
+    """``docker run -v NAME:/v debian ...`` with a NAME no volume has yet: the engine creates the volume.
+
+    Returns what the engine made (name, driver, labels, what the container saw)
+    and removes the volume at once: a volume created this way carries no
+    session labels, so the clean-up could not tell it from someone else's.
+    """
+    import docker.errors
+
+    from .images import ensure_image
+
+    ensure_image("debian")
+    cli = docker_engine.client()
+    name = session.resource_name(base)
+    try:
+        out = cli.containers.run("debian", ["bash", "-c", "echo made on the fly > /v/f.txt && ls /v"],
+                                 volumes={name: {"bind": "/v", "mode": "rw"}}, remove=True,
+                                 labels=docker_engine.labels())
+        volume = cli.volumes.get(name)
+        return {"name": name, "driver": volume.attrs.get("Driver"), "labels": volume.attrs.get("Labels") or {},
+                "container saw": out.decode(errors="replace").split()}
+    finally:
+        try:
+            cli.volumes.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
 def get_volume(name: str):
     """The volume called ``name`` (``docker volume inspect``), or a clear :class:`NotFound`."""
     import docker.errors

@@ -119,3 +119,9 @@ def test_throughput_measures_three_targets():
     assert all(len(v) == 2 and min(v) > 0 for v in result.big_file.values())
     fig = ds.plot_throughput(result)
     assert fig.axes[0].get_ylabel().startswith("write speed")
+
+
+def test_implicit_volume_is_created_by_the_engine_and_removed():
+    seen = ds.implicit_volume("wbtest-implicit")
+    assert seen["driver"] == "local" and seen["labels"] == {} and seen["container saw"] == ["f.txt"]
+    assert not docker_engine.client().volumes.list(filters={"name": seen["name"]})
