@@ -174,8 +174,11 @@ def list_volumes(*, session_only: bool = True) -> list[dict]:
     rows = []
     for v in cli.volumes.list(filters=flt):
         name = v.name
+        mountpoint = v.attrs.get("Mountpoint") or ""
+        if len(name) >= 30:  # an anonymous volume: shorten its 64-hex-digit id, also inside the path, to fit a line
+            mountpoint = mountpoint.replace(name, name[:12] + "…")
         rows.append({"name": name if len(name) < 30 else name[:12] + "… (anonymous)",
-                     "driver": v.attrs.get("Driver"), "mountpoint": v.attrs.get("Mountpoint"),
+                     "driver": v.attrs.get("Driver"), "mountpoint": mountpoint,
                      "used by": ", ".join(users.get(name, [])) or "-"})
     return sorted(rows, key=lambda r: r["name"])
 
