@@ -237,8 +237,17 @@ def scale(service, n: int, *, wait: bool = True) -> tuple[int, int]:
     """``docker service scale NAME=n``."""
     if n < 0:
         raise SwarmError("A service cannot have a negative number of replicas.")
+    api = _client().api
+    # Send back the spec exactly as stored, with only the replica count changed.  (The SDK's
+    # Service.scale re-reads the spec *with defaults inserted*; the engine sees a different task
+    # template and replaces every running task, a rolling update nobody asked for.)
+    current = api.inspect_service(service.id)
+    spec = current["Spec"]
+    api.update_service(service.id, current["Version"]["Index"], task_template=spec["TaskTemplate"],
+                       name=spec["Name"], labels=spec.get("Labels"), mode={"Replicated": {"Replicas": n}},
+                       update_config=spec.get("UpdateConfig"), rollback_config=spec.get("RollbackConfig"),
+                       endpoint_spec=spec.get("EndpointSpec"), fetch_current_spec=False)
     service.reload()
-    service.scale(n)
     return wait_converged(service) if wait else replicas(service)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -32,7 +34,11 @@ def test_service_is_labelled_and_published(service):
 
 
 def test_scale_up_and_down(service):
+    before = {c.id for c in swarm.task_containers(service)}
     assert swarm.scale(service, 3) == (3, 3)
+    time.sleep(2)  # a spurious rolling update (the SDK's Service.scale) would replace tasks meanwhile
+    after = {c.id for c in swarm.task_containers(service)}
+    assert before < after and len(after) == 3, "scaling up must add a task and replace none"
     assert swarm.scale(service, 2) == (2, 2)
     with pytest.raises(WorkbookError):
         swarm.scale(service, -1)
