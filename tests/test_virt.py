@@ -164,5 +164,5 @@ def test_saved_and_back_check_for_unknown_domain(test_conn, capsys):
 
 def test_table_html_is_left_aligned_and_escaped():
     from helpers.widgets import virt_widgets as vw
-    out = vw.table_html(["command", "value"], [["virsh <x>", 1]], code_columns=(0,))
-    assert "<code>virsh &lt;x&gt;</code>" in out and "text-align:left" in out
+    out = vw.table_html(["command", "value"], [["virsh <x>", "line 1\nline 2"]], code_columns=(0,))
+    assert "virsh &lt;x&gt;</code>" in out and "text-align:left" in out and "line 1<br>line 2" in out

@@ -344,9 +344,9 @@ def table_html(headers: list[str], rows: list[list], code_columns: tuple[int, ..
     Values are escaped; the columns listed in ``code_columns`` are shown as code.
     """
     def cell(tag, i, value):
-        text = html.escape(str(value))
+        text = html.escape(str(value)).replace("\n", "<br>")      # keep multi-line output readable
         if i in code_columns:
-            text = f"<code>{text}</code>"
+            text = f"<code style='white-space:nowrap'>{text}</code>"
         return f"<{tag} style='text-align:left;vertical-align:top'>{text}</{tag}>"
     head = "".join(cell("th", -1, h) for h in headers)
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
