@@ -156,9 +156,13 @@ def check_cache_service(directory, *, quiet: bool = False) -> bool:
             answer = project.exec("tasks", "python3", "-c", REDIS_PING).strip()
         except WorkbookError as exc:
             answer = str(exc)
-        verdict.add(answer.endswith("PONG"), "From inside the tasks container, `cache:6379` answers PING with PONG."
-                    if answer.endswith("PONG") else f"From inside the tasks container, cache:6379 does not answer "
-                    f"PING ({answer[-160:]}).")
+        if answer.endswith("PONG"):
+            verdict.add(True, "From inside the tasks container, `cache:6379` answers PING with PONG.")
+        elif "Name or service not known" in answer or "gaierror" in answer:
+            verdict.add(False, "From inside the tasks container the name `cache` does not resolve: `compose up tasks` "
+                        "starts only tasks and what it depends on, and names resolve only on a shared network.")
+        else:
+            verdict.add(False, f"From inside the tasks container, cache:6379 does not answer PING ({answer[-160:]}).")
     finally:
         _down(project)
     return verdict.passed if quiet else verdict.show()

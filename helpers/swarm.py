@@ -426,7 +426,7 @@ def check_scaled(service, replicas_wanted: int = 4) -> bool:
         except WorkbookError as exc:
             lines.append((False, f"Not every replica runs and answers: {exc}"))
     else:
-        lines.append((False, "Change the number of replicas with swarm.scale(service, N) or service.scale(N)."))
+        lines.append((False, "Change the number of replicas with swarm.scale(service, N)."))
     for ok, text in lines:
         print(f"  {'✔' if ok else '✘'} {text}")
     passed = all(ok for ok, _ in lines)

@@ -34,6 +34,16 @@ def test_cache_on_another_network():
     assert not cc.check_cache_service(_copy("c-net", change), quiet=True)
 
 
+def test_cache_without_dependency_says_why_the_name_fails(capsys):
+    def change(m):
+        m = cc.solve_cache(m)
+        del m["services"]["tasks"]["depends_on"]
+        return m
+    assert not cc.check_cache_service(_copy("c-nodep", change))
+    out = capsys.readouterr().out
+    assert "does not resolve" in out and "depends on" in out
+
+
 def test_cache_that_does_not_listen():
     def change(m):
         m = cc.solve_cache(m)
