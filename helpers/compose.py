@@ -189,6 +189,19 @@ def _sentence(verb: str, text: str) -> str:
     return f"`compose {verb}` failed: {line}."
 
 
+def _with_last_log(message: str) -> str:
+    """``container X exited (1)``: add the container's last log line, which says why."""
+    found = re.search(r"container (\S+) exited \(\d+\)", message)
+    if not found:
+        return message
+    try:
+        logs = docker_engine.client().containers.get(found.group(1)).logs(tail=3).decode(errors="replace")
+    except Exception:  # gone already, daemon unreachable: the message alone
+        return message
+    last = [ln.strip() for ln in logs.splitlines() if ln.strip()]
+    return f"{message.rstrip('.')}; its last log line: {last[-1][:200]}" if last else message
+
+
 @dataclass
 class Project:
     """One Compose project: a folder with ``compose.yaml`` and a project name.
@@ -281,7 +294,7 @@ class Project:
                 break
             except ComposeError as exc:
                 if not (self.auto_port and "already in use" in str(exc) and attempt < 2):
-                    raise
+                    raise ComposeError(_with_last_log(str(exc))) from None
                 self.env["PROXY_PORT"] = str(_free_port())  # taken meanwhile by someone else
         return time.monotonic() - started
 

@@ -133,3 +133,25 @@ def test_cleaner_brings_projects_down_with_volumes():
     assert not p.containers()
     assert not compose.CLEANER.leftovers(session.SESSION_ID)
     assert not [x for x in cleanup.leftovers() if p.name in x]
+
+
+def test_a_container_that_exits_is_explained_by_its_last_log_line():
+    folder = compose.working_copy("t-exits", fresh=True)
+    (folder / "compose.yaml").write_text(
+        "services:\n"
+        "  broken:\n"
+        "    image: python\n"
+        "    command: [\"python3\", \"-c\", \"import sys; sys.exit('no upstream found')\"]\n"
+        "    labels: {org.cloud-workbook: \"1\", org.cloud-workbook.session: \"${WORKBOOK_SESSION}\",\n"
+        "             org.cloud-workbook.host: \"${WORKBOOK_HOST}\"}\n"
+        "    healthcheck: {test: [\"CMD\", \"true\"], interval: 1s}\n"
+        "networks:\n"
+        "  default:\n"
+        "    labels: {org.cloud-workbook: \"1\", org.cloud-workbook.session: \"${WORKBOOK_SESSION}\",\n"
+        "             org.cloud-workbook.host: \"${WORKBOOK_HOST}\"}\n")
+    p = compose.Project(name=compose.project_name("t-exits"), directory=folder)
+    try:
+        with pytest.raises(compose.ComposeError, match="exited .*no upstream found"):
+            p.up(timeout=30)
+    finally:
+        p.down(volumes=True)
