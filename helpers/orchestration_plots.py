@@ -266,20 +266,31 @@ def request_spread(counts: dict[str, int] | Counter, *, title: str = "Which repl
 def spread_requests(url: str, n: int = 60, *, header: str = "X-Upstream",
                     names: dict[str, str] | None = None) -> Counter:
     """Send ``n`` GETs to ``url``; count the value of ``header`` in the answers (the upstream
-    ``ip:port``), renamed with ``names`` (``{ip: container name}``) when given."""
+    ``ip:port`` of the replica that answered), renamed with ``names`` (``{ip: container name}``) when
+    given.  ``counts.retried`` is how many requests nginx had to retry on another replica."""
     import requests
 
     counts: Counter = Counter()
+    retried = 0
     with requests.Session() as http:
         for _ in range(n):
             try:
                 answer = http.get(url, timeout=5)
             except requests.RequestException as exc:
                 raise WorkbookError(f"The request to {url} failed ({type(exc).__name__}): is the project up?") from None
-            upstream = answer.headers.get(header, "?")
-            ip = upstream.rsplit(":", 1)[0]
-            counts[(names or {}).get(ip, upstream)] += 1
+            tried = _upstreams(answer.headers.get(header, "?"))
+            retried += len(tried) > 1
+            ip = tried[-1].rsplit(":", 1)[0]
+            counts[(names or {}).get(ip, tried[-1])] += 1
+    counts.retried = retried  # requests that nginx had to send to a second replica
     return counts
+
+
+def _upstreams(value: str) -> list[str]:
+    """nginx's ``$upstream_addr``: every server tried, in order (``a:5000, b:5000`` when the first
+    failed and the request was retried; ``" : "`` separates internal redirects).  The last one answered."""
+    parts = [p.strip() for p in value.replace(" : ", ", ").split(",")]
+    return [p for p in parts if p] or ["?"]
 
 
 def scaling_bars(results: dict[str, object], *, title: str = "The composed application at 1 and 3 replicas"):

@@ -88,3 +88,10 @@ def test_request_spread():
 def test_spread_requests_to_nowhere_is_a_sentence():
     with pytest.raises(WorkbookError, match="is the project up"):
         op.spread_requests("http://127.0.0.1:9/", n=1)
+
+
+def test_upstream_header_counts_the_replica_that_answered():
+    assert op._upstreams("172.18.0.3:5000") == ["172.18.0.3:5000"]
+    assert op._upstreams("172.18.0.4:5000, 172.18.0.5:5000")[-1] == "172.18.0.5:5000"
+    assert op._upstreams("a:1 : b:2") == ["a:1", "b:2"]
+    assert op._upstreams("") == ["?"]
