@@ -616,18 +616,9 @@ def tasks_service_context() -> Path:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
-    (target / "helpers").mkdir(exist_ok=True)
-    (target / "helpers" / "__init__.py").write_text("")
-    # The module and the sibling modules it imports (``from .errors import ...``), transitively.
-    todo, seen = ["tasks_service"], set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        source = REPO / "helpers" / f"{name}.py"
-        shutil.copy(source, target / "helpers" / source.name)
-        todo += re.findall(r"^\s*from \.(\w+) import", source.read_text(), re.M)
+    from .tasks_service import package_into
+
+    package_into(target)
     return target
 
 

@@ -684,6 +684,29 @@ def openapi_document(server_url: str = "http://127.0.0.1:5000") -> dict:
 
 # --------------------------------------------------------------------------- as a program
 
+def package_into(folder: str | os.PathLike) -> Path:
+    """Copy this service into ``folder/helpers/``, for a container image's build context.
+
+    The image needs only this module, the sibling modules it imports
+    (``from .errors import ...``, followed transitively) and an empty
+    ``__init__.py``, not the whole workbook.  Returns the package folder.
+    """
+    package = Path(folder) / "helpers"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text('"""Only the modules the tasks service needs."""\n')
+    here = Path(__file__).resolve().parent
+    todo, seen = ["tasks_service"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        source = here / f"{name}.py"
+        shutil.copy2(source, package / source.name)
+        todo += re.findall(r"^\s*from \.(\w+) import", source.read_text(), re.M)
+    return package
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m helpers.tasks_service",
                                      description="Run the reference RESTful tasks service.")

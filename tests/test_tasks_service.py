@@ -204,3 +204,10 @@ def test_bad_database_paths_are_one_sentence(tmp_path):
         create_app(tmp_path)
     with pytest.raises(WorkbookError, match="Cannot create the folder"):
         create_app("/proc/no-such-dir/tasks.db")
+
+
+def test_package_into_copies_the_service_and_what_it_imports(tmp_path):
+    from helpers.tasks_service import package_into
+
+    package = package_into(tmp_path)
+    assert sorted(p.name for p in package.iterdir()) == ["__init__.py", "errors.py", "tasks_service.py"]
