@@ -111,6 +111,27 @@ def version() -> str:
     return (_works(command()) or "").splitlines()[0]
 
 
+def cli_commands() -> dict[str, str]:
+    """``{command: one-line description}`` from the tool's own ``--help``."""
+    import subprocess
+
+    try:
+        text = subprocess.run([*command(), "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ComposeError(f"Compose did not print its help ({exc}).") from None
+    found: dict[str, str] = {}
+    section = False
+    for line in text.splitlines():
+        if line.strip().endswith("Commands:"):
+            section = True
+        elif section and line.startswith("  ") and line.split():
+            name, _, description = line.strip().partition(" ")
+            found[name] = description.strip()
+        elif section and not line.strip():
+            section = False
+    return found
+
+
 # --- a project ------------------------------------------------------------------------
 
 def project_name(base: str = "tasks") -> str:

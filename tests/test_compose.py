@@ -155,3 +155,11 @@ def test_a_container_that_exits_is_explained_by_its_last_log_line():
             p.up(timeout=30)
     finally:
         p.down(volumes=True)
+
+
+def test_cli_commands_include_every_command_the_chapter_lists():
+    commands = compose.cli_commands()
+    chapter = ("build config create down events exec logs pause port ps pull push restart rm run scale start stop top "
+               "unpause up version").split()
+    assert not [c for c in chapter if c not in commands]
+    assert commands["up"].lower().startswith("create and start")
