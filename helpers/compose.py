@@ -34,7 +34,6 @@ from .errors import WorkbookError, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DIR = ROOT / "data" / "compose"
-TASKS_MODULE = Path(__file__).resolve().parent / "tasks_service.py"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
@@ -165,24 +164,11 @@ def working_copy(base: str = "tasks", source: str | os.PathLike = COMPOSE_DIR, *
 
 
 def _copy_tasks_package(folder: Path) -> None:
-    """Put ``helpers/tasks_service.py`` in ``folder/helpers/`` as a tiny package, with the
-    sibling modules it imports relatively (``from .errors import ...``), so that the image
-    runs ``python3 -m helpers.tasks_service`` exactly as on the host."""
-    if not TASKS_MODULE.exists():
-        raise ComposeError("helpers/tasks_service.py is missing, so the tasks image cannot be "
-                           "built: update the workbook (git pull).")
-    package = folder / "helpers"
-    package.mkdir(exist_ok=True)
-    (package / "__init__.py").write_text('"""Only the modules the tasks service needs (copied by helpers.compose)."""\n')
-    todo, done = ["tasks_service"], set()
-    while todo:
-        name = todo.pop()
-        if name in done:
-            continue
-        done.add(name)
-        source = TASKS_MODULE.parent / f"{name}.py"
-        shutil.copy2(source, package / source.name)
-        todo += re.findall(r"^\s*from \.(\w+) import", source.read_text(), re.M)
+    """Put the tasks service in ``folder/helpers/`` as a tiny package, so that the image runs
+    ``python3 -m helpers.tasks_service`` exactly as on the host."""
+    from .tasks_service import package_into
+
+    package_into(folder)
 
 
 def _first_line(text: str) -> str:
@@ -499,13 +485,11 @@ def _projects_of(sid: str | None) -> dict[str, set[str]]:
     """``{session: {project names}}`` for containers, networks and volumes made by Compose."""
     if not docker_engine.available():
         return {}
-    cli = docker_engine.client()
-    flt = docker_engine.session_filter(sid) if sid else docker_engine.workbook_filter()
+    containers, networks, volumes, _images = docker_engine.summaries(sid)
     found: dict[str, set[str]] = {}
-    for items in (cli.containers.list(all=True, filters=flt), cli.networks.list(filters=flt),
-                  cli.volumes.list(filters=flt)):
+    for items in (containers, networks, volumes):
         for obj in items:
-            lab = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+            lab = obj.get("Labels") or {}
             owner = lab.get(session.SESSION_LABEL)
             if PROJECT_LABEL in lab and owner and lab.get(session.HOST_LABEL, session.HOSTNAME) == session.HOSTNAME:
                 found.setdefault(owner, set()).add(lab[PROJECT_LABEL])

@@ -82,7 +82,7 @@ def _ours(obj_labels: dict | None) -> bool:
     return obj_labels.get(session.HOST_LABEL, session.HOSTNAME) == session.HOSTNAME
 
 
-def _summaries(sid: str | None):
+def summaries(sid: str | None = None):
     """Containers, networks, volumes and images of session ``sid`` (or of every session).
 
     Uses the engine's list summaries, not one inspect per object: another
@@ -96,7 +96,7 @@ def _summaries(sid: str | None):
 
 def _owners() -> set[str]:
     found: set[str] = set()
-    for items in _summaries(None):
+    for items in summaries(None):
         for obj in items:
             lab = obj.get("Labels") or {}
             if _ours(lab) and session.SESSION_LABEL in lab:
@@ -115,7 +115,7 @@ def _describe(kind: str, obj: dict) -> str:
 def _leftovers(sid: str) -> list[str]:
     if not available():
         return []
-    containers, networks, volumes, images = _summaries(sid)
+    containers, networks, volumes, images = summaries(sid)
     return ([_describe("container", c) for c in containers] + [_describe("network", n) for n in networks]
             + [_describe("volume", v) for v in volumes] + [_describe("image", i) for i in images])
 
@@ -127,7 +127,7 @@ def _remove(sid: str) -> list[str]:
         return []
     api = client().api
     removed = []
-    containers, networks, volumes, images = _summaries(sid)
+    containers, networks, volumes, images = summaries(sid)
     for c in containers:  # containers first: they hold networks and volumes
         try:
             api.remove_container(c["Id"], force=True, v=True)
