@@ -85,6 +85,15 @@ wait_for() { # seconds, description, command...
   warn "$what did not come up within $n s"; return 1
 }
 LOGDIR=${WORKBOOK_LOGDIR:-/var/log/cloud-workbook}
+# A daemon killed without cleaning up leaves its pid file, and dockerd (and the containerd
+# it manages) refuse to start while that pid exists, even as an unreaped zombie.
+drop_stale_pidfile() {
+  local pid; pid=$(cat "$1" 2>/dev/null || true)
+  [ -n "$pid" ] || return 0
+  if [ ! -r "/proc/$pid/stat" ] || [ "$(awk '{print $3}' "/proc/$pid/stat")" = Z ]; then
+    rm -f "$1"
+  fi
+}
 
 if ! timeout 5 docker info >/dev/null 2>&1; then
   if [ $IS_ROOT = 1 ]; then
@@ -92,8 +101,11 @@ if ! timeout 5 docker info >/dev/null 2>&1; then
     if has_systemd; then systemctl start docker
     else
       mkdir -p "$LOGDIR"
-      # setsid: the daemon outlives this script and the terminal that ran it.
-      setsid nohup dockerd >"$LOGDIR/dockerd.log" 2>&1 < /dev/null &
+      drop_stale_pidfile /var/run/docker.pid
+      drop_stale_pidfile /var/run/docker/containerd/containerd.pid
+      # setsid --fork: the daemon outlives this script, and holds none of its file
+      # descriptors (a caller that reads our output until EOF must not wait for it).
+      setsid --fork dockerd >"$LOGDIR/dockerd.log" 2>&1 < /dev/null
     fi
     wait_for 30 "the Docker daemon" timeout 5 docker info || die "Docker did not start; see $LOGDIR/dockerd.log."
   else
@@ -108,8 +120,9 @@ if ! timeout 10 virsh -c qemu:///system version >/dev/null 2>&1; then
     if has_systemd; then systemctl start libvirtd
     else
       mkdir -p "$LOGDIR"
-      pgrep -x virtlogd >/dev/null || virtlogd -d
-      pgrep -x libvirtd >/dev/null || setsid nohup libvirtd >"$LOGDIR/libvirtd.log" 2>&1 < /dev/null &
+      drop_stale_pidfile /run/virtlogd.pid; drop_stale_pidfile /run/libvirtd.pid
+      setsid --fork virtlogd >"$LOGDIR/virtlogd.log" 2>&1 < /dev/null
+      setsid --fork libvirtd >"$LOGDIR/libvirtd.log" 2>&1 < /dev/null
     fi
     wait_for 30 "libvirtd" timeout 10 virsh -c qemu:///system version || warn "libvirtd did not start; see $LOGDIR/libvirtd.log. The libvirt notebooks will use test:///default."
   else
