@@ -798,17 +798,27 @@ def remove_network(net) -> None:
         pass
 
 
+class _Verdicts:
+    """Prints one line per exercise case (✔ or ✘ with what to fix) and remembers whether all passed."""
+
+    def __init__(self):
+        self.ok = True
+
+    def __call__(self, good, text, fix=""):
+        self.ok = self.ok and good
+        print(("✔ " if good else "✘ ") + text + ("" if good else f" — {fix}"))
+
+    def finish(self) -> bool:
+        print("All checks pass." if self.ok else "Fix the points marked ✘ and run the check again.")
+        return self.ok
+
+
 def check_isolated_network(xml: str, conn=None) -> bool:
     """Exercise check: is ``xml`` an isolated network libvirt accepts and runs?
 
     Prints what passes and what to fix, case by case; returns True when all pass.
     """
-    ok = True
-
-    def verdict(good, text, fix=""):
-        nonlocal ok
-        ok = ok and good
-        print(("✔ " if good else "✘ ") + text + ("" if good else f" — {fix}"))
+    verdict = _Verdicts()
 
     try:
         root = ET.fromstring(xml)
@@ -825,7 +835,7 @@ def check_isolated_network(xml: str, conn=None) -> bool:
     ip = root.find("ip")
     verdict(ip is not None and ip.get("address") is not None, "an <ip address=... netmask=...> gives the host side an address",
             "add e.g. <ip address='10.213.250.1' netmask='255.255.255.0'/>")
-    if not ok:
+    if not verdict.ok:
         return False
     conn = conn or connect()
     try:
@@ -839,8 +849,7 @@ def check_isolated_network(xml: str, conn=None) -> bool:
                 f"libvirt started it as an isolated network (bridge {summary['bridge']})", str(summary))
     finally:
         remove_network(net)
-    print("All checks pass." if ok else "Fix the points marked ✘ and run the check again.")
-    return ok
+    return verdict.finish()
 
 
 # --------------------------------------------------------------------------- storage
@@ -1053,12 +1062,7 @@ def check_saved_and_back(conn, dom_name: str) -> bool:
 
     Prints what passes and what to fix, case by case; returns True when all pass.
     """
-    ok = True
-
-    def verdict(good, text, fix=""):
-        nonlocal ok
-        ok = ok and good
-        print(("✔ " if good else "✘ ") + text + ("" if good else f" — {fix}"))
+    verdict = _Verdicts()
 
     if lifecycle_state(conn, dom_name) == "undefined":
         print(f"✘ there is no domain named {dom_name!r} on {conn.getURI()}: pass the name of the "
@@ -1075,5 +1079,4 @@ def check_saved_and_back(conn, dom_name: str) -> bool:
     verdict(now == "running", f"it is running now (state: {now})", "it should end running")
     verdict(not save_path(dom_name).exists(), "no stale saved image is left behind",
             f"restore it, or delete {save_path(dom_name)}")
-    print("All checks pass." if ok else "Fix the points marked ✘ and run the check again.")
-    return ok
+    return verdict.finish()
