@@ -34,6 +34,7 @@ CLEANER_MODULES = (
     "helpers.docker_engine",
     "helpers.docker_storage",  # host folders used as bind mounts: after the containers using them
     "helpers.virt",
+    "helpers.leases",  # last: a lease is given back once what it guarded is gone
 )
 
 

@@ -1,9 +1,13 @@
 """Swarm mode: the orchestrator that ships with the Docker Engine (notebook 13).
 
 The module turns swarm mode on only if it was off, and remembers that it
-did: when the last workbook session that uses it is done, swarm mode is
-left again ("swarm mode is left as it was found"), together with the
-``docker_gwbridge`` network that joining created.
+did.  Swarm mode exists once per engine, so every session that uses it holds
+a *shared* lease on it (:mod:`helpers.leases`): two notebooks may use swarm
+mode at once, each with its own services, and the last workbook session
+that is done with it leaves swarm mode again ("left as it was found"),
+together with the ``docker_gwbridge`` network that joining created.
+Turning it on or off happens under an exclusive lease, so that no session
+ever sees another one half-way through.
 
 It creates *replicated services* labelled for the session, scales them,
 kills one of their containers and records how the orchestrator brings the
@@ -24,7 +28,7 @@ import os
 import time
 from pathlib import Path
 
-from . import docker_engine, session
+from . import docker_engine, leases, session
 from .cleanup import Cleaner
 from .errors import WorkbookError, wait_for
 
@@ -53,13 +57,17 @@ def _client():
     return docker_engine.client()
 
 
-def _markers() -> Path:
-    path = session.state_dir() / "swarm"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
+#: Written when the workbook turned swarm mode on, so that the last session using it turns it off.
 _INITIALISED = "initialised-by-workbook.json"
+#: Held (shared) by every session that uses swarm mode; taken exclusively only to leave it.
+USE_LEASE = "docker-swarm-mode"
+#: Held (exclusive) for the few seconds of turning swarm mode on or off.
+CHANGE_LEASE = "docker-swarm-mode-change"
+
+
+def _init_marker() -> Path:
+    # Beside the leases: a session of another user may be the one that turns swarm mode off.
+    return leases.leases_dir() / _INITIALISED
 
 
 def node_state() -> str:
@@ -76,71 +84,88 @@ def routing_mesh_available() -> bool:
     return Path("/proc/net/ip_vs").exists()
 
 
+def _change_lease() -> leases.Lease:
+    return leases.acquire(CHANGE_LEASE, what="the switch of swarm mode (on/off)", wait=120)
+
+
 def ensure_swarm() -> str:
     """Turn swarm mode on if it is off; returns what happened, in words.
 
-    Records that this session uses swarm mode, and whether the workbook
-    turned it on (then :func:`release` turns it off again when the last
-    workbook session using it is done).
+    Swarm mode exists once per engine, so it is used under a *shared* lease:
+    several sessions may use it at once (each with its own services), and it
+    is turned off again only by the last workbook session that used it, if
+    the workbook turned it on.
     """
     import docker.errors
 
     cli = _client()
-    state = node_state()
-    if state == "active":
-        if not cli.info().get("Swarm", {}).get("ControlAvailable"):
+    with _change_lease():
+        state = node_state()
+        if state == "active" and not cli.info().get("Swarm", {}).get("ControlAvailable"):
             raise SwarmError("This engine is a swarm worker, not a manager: services can only be "
                              "created on a manager node; run the notebook on a manager.")
-        (_markers() / session.SESSION_ID).write_text(str(os.getpid()))
-        how = "already on (the workbook turned it on)" if (_markers() / _INITIALISED).exists() \
-            else "already on (it was on before the workbook: it will stay on)"
-        return f"Swarm mode was {how}."
-    if state not in ("inactive",):
-        raise SwarmError(f"Swarm mode is in state {state!r}; fix it (`docker swarm leave --force`) and retry.")
-    had_gwbridge = bool(cli.networks.list(names=["docker_gwbridge"]))
-    try:
-        cli.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-    except docker.errors.APIError as exc:
-        raise SwarmError(f"Could not turn swarm mode on: {exc.explanation or exc}.") from None
-    (_markers() / _INITIALISED).write_text(json.dumps({"by": session.SESSION_ID,
-                                                       "had_gwbridge": had_gwbridge}))
-    (_markers() / session.SESSION_ID).write_text(str(os.getpid()))
-    return "Swarm mode was off: this engine is now a one-node swarm (a manager); it will be turned off again at clean-up."
-
-
-def _users() -> list[str]:
-    return [p.name for p in _markers().iterdir() if p.name != _INITIALISED]
+        if state not in ("active", "inactive"):
+            raise SwarmError(f"Swarm mode is in state {state!r}; fix it (`docker swarm leave --force`) and retry.")
+        others = [h for h in leases.holders(USE_LEASE) if h["session"] != session.SESSION_ID]
+        if state == "inactive":
+            had_gwbridge = bool(cli.networks.list(names=["docker_gwbridge"]))
+            try:
+                cli.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+            except docker.errors.APIError as exc:
+                raise SwarmError(f"Could not turn swarm mode on: {exc.explanation or exc}.") from None
+            _init_marker().write_text(json.dumps({"by": session.SESSION_ID, "had_gwbridge": had_gwbridge}))
+            how = ("Swarm mode was off: this engine is now a one-node swarm (a manager); "
+                   "it will be turned off again at clean-up.")
+        elif _init_marker().exists():
+            how = "Swarm mode was already on (the workbook turned it on)."
+        else:
+            how = "Swarm mode was already on (it was on before the workbook: it will stay on)."
+        leases.acquire(USE_LEASE, what="swarm mode of this Docker engine", shared=True, wait=60)
+    if others:
+        how += (" It is shared with " + ", ".join(leases.describe(h) for h in others)
+                + ": each session has its own services, and swarm mode stays on until the last of them is done.")
+    return how
 
 
 def release(sid: str | None = None) -> str:
     """Stop using swarm mode for session ``sid``; leave it if the workbook joined it and no
     other live workbook session (nor any service the workbook did not create) still uses it."""
     sid = sid or session.SESSION_ID
-    (_markers() / sid).unlink(missing_ok=True)
-    init_file = _markers() / _INITIALISED
-    if not init_file.exists():
-        return "Swarm mode is left as it was found (it was on before the workbook used it)." \
-            if is_active() else "Swarm mode is off."
-    others = [u for u in _users() if session.is_alive(u)]
-    if others:
-        return "Swarm mode stays on for now: another workbook session still uses it."
-    if is_active():
-        foreign = [s for s in _client().services.list()
-                   if session.WORKBOOK_LABEL not in (s.attrs["Spec"].get("Labels") or {})]
-        if foreign:
-            return "Swarm mode stays on: it now runs services the workbook did not create."
-        _client().swarm.leave(force=True)
-    info = json.loads(init_file.read_text() or "{}")
-    if not info.get("had_gwbridge"):
-        for net in _client().networks.list(names=["docker_gwbridge"]):
-            try:
-                net.remove()
-            except Exception:
-                pass  # still used by a container of someone else: harmless
-    init_file.unlink(missing_ok=True)
-    for u in _users():  # markers of dead sessions
-        (_markers() / u).unlink(missing_ok=True)
-    return "Left swarm mode: the engine is back to how it was found (swarm mode off)."
+    with _change_lease():
+        if sid == session.SESSION_ID:
+            leases.release(USE_LEASE)
+        init_file = _init_marker()
+        if not init_file.exists():
+            return "Swarm mode is left as it was found (it was on before the workbook used it)." \
+                if is_active() else "Swarm mode is off."
+        try:  # exclusive, without waiting: it works only when no live session uses swarm mode
+            last = leases.acquire(USE_LEASE, what="swarm mode of this Docker engine", wait=0, progress=None)
+        except leases.LeaseBusy:
+            others = [h for h in leases.holders(USE_LEASE) if h["session"] != sid]
+            return ("Swarm mode stays on for now: " + (", ".join(leases.describe(h) for h in others)
+                                                       or "another workbook session") + " still uses it.")
+        with last:
+            if is_active():
+                foreign = [s for s in _client().services.list()
+                           if session.WORKBOOK_LABEL not in (s.attrs["Spec"].get("Labels") or {})]
+                if foreign:
+                    return "Swarm mode stays on: it now runs services the workbook did not create."
+                _client().swarm.leave(force=True)
+            info = json.loads(init_file.read_text() or "{}")
+            if not info.get("had_gwbridge"):
+                for net in _client().networks.list(names=["docker_gwbridge"]):
+                    try:
+                        net.remove()
+                    except Exception:
+                        pass  # still used by a container of someone else: harmless
+            init_file.unlink(missing_ok=True)
+        return "Left swarm mode: the engine is back to how it was found (swarm mode off)."
+
+
+def _uses_swarm(sid: str) -> bool:
+    if sid == session.SESSION_ID:
+        return leases.held(USE_LEASE) is not None
+    return leases.note_path(USE_LEASE, sid).exists()
 
 
 # --- services ---------------------------------------------------------------------
@@ -376,13 +401,12 @@ def _services(sid: str | None):
 
 def _owners() -> set[str]:
     owners = {s.attrs["Spec"]["Labels"].get(session.SESSION_LABEL) for s in _services(None)}
-    owners |= set(_users()) if _markers().exists() else set()
-    return {o for o in owners if o}
+    return {o for o in owners if o}  # sessions that only used swarm mode own a lease (helpers.leases)
 
 
 def _leftovers(sid: str) -> list[str]:
     found = [f"swarm service {s.name}" for s in _services(sid)]
-    if (_markers() / sid).exists():
+    if _uses_swarm(sid):
         found.append("swarm mode in use")
     return found
 
@@ -395,7 +419,7 @@ def _remove(sid: str) -> list[str]:
         except Exception:
             pass
         removed.append(f"swarm service {s.name}")
-    if (_markers() / sid).exists():
+    if _uses_swarm(sid):
         removed.append(release(sid))
     return removed
 
