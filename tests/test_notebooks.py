@@ -1,18 +1,30 @@
-"""Every notebook runs end to end, twice in a row, and leaves nothing behind.
+"""Every notebook runs end to end in two sessions at once, and each leaves nothing behind.
+
+The first run starts; a few seconds later a second run of the same notebook
+starts in a fresh kernel of another workbook session, while the first is
+still running (two students on one machine, or one student with two tabs).
+Both must pass, leave nothing behind, and open no port on every interface
+that :data:`listen_watch.ALLOWED` does not explain.
 
 A notebook may list ``variants`` in ``metadata.workbook``: environments to
-run it under (e.g. the libvirt URI); each variant is run twice.
-``WORKBOOK_ONLY=03,05`` restricts the run to notebooks whose name starts so.
+run it under (e.g. the libvirt URI); each variant is run that way.
+``WORKBOOK_ONLY=03,05`` restricts the run to notebooks whose name starts so;
+``WORKBOOK_STAGGER`` sets the delay of the second run (seconds, default 5).
 """
 
 from __future__ import annotations
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from helpers import cleanup, session
+from listen_watch import Watcher
 from notebook_runner import execute, new_session_id, notebook_paths, workbook_meta
+
+STAGGER = float(os.environ.get("WORKBOOK_STAGGER", "5"))
 
 
 def _cases():
@@ -32,14 +44,30 @@ def assert_nothing_left(sid: str) -> None:
     procs = session.session_processes(sid)
     if left or procs:
         cleanup.cleanup(sid, quiet=True)  # do not poison the next test
-    assert not left, f"the notebook left resources behind: {left}"
-    assert not procs, f"the notebook left processes running: {procs}"
+    assert not left, f"session {sid}: the notebook left resources behind: {left}"
+    assert not procs, f"session {sid}: the notebook left processes running: {procs}"
+
+
+def _run(path, sid, env, timeout, delay):
+    time.sleep(delay)
+    started = time.monotonic()
+    with Watcher(sid) as watch:
+        execute(path, sid, env, cell_timeout=timeout)
+    return time.monotonic() - started, sorted(watch.seen)
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path,env,timeout", list(_cases()))
-def test_notebook_runs_twice_and_leaves_nothing(path, env, timeout):
-    for run in (1, 2):
-        sid = new_session_id()
-        execute(path, sid, env, cell_timeout=timeout)
+def test_notebook_runs_in_two_sessions_at_once_and_leaves_nothing(path, env, timeout):
+    sids = [new_session_id(), new_session_id()]
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(_run, path, sid, env, timeout, i * STAGGER) for i, sid in enumerate(sids)]
+        results = [f.exception() or f.result() for f in futures]
+    for sid in sids:
         assert_nothing_left(sid)
+    for sid, result in zip(sids, results):
+        if isinstance(result, BaseException):
+            raise result
+    for sid, (seconds, wildcards) in zip(sids, results):
+        print(f"{path.stem} session {sid}: {seconds:.1f} s")
+        assert not wildcards, f"session {sid} listened on every interface: {wildcards}"
