@@ -18,10 +18,10 @@ def _shim(tmp_path: Path, name: str, script: str) -> None:
     path.chmod(0o755)
 
 
-def _run(tmp_path: Path, as_nobody: bool = False) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, as_nobody: bool = False, script: Path = SETUP) -> subprocess.CompletedProcess:
     env = {"PATH": f"{tmp_path}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path),
            "WORKBOOK_VENV": str(tmp_path / "venv")}
-    argv = ["bash", str(SETUP)]
+    argv = ["bash", str(script)]
     if as_nobody:
         argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
@@ -44,7 +44,14 @@ def test_without_root_it_prints_the_one_command_to_run():
     tmp_path.chmod(0o777)
     request_cleanup = lambda: shutil.rmtree(tmp_path, ignore_errors=True)  # noqa: E731
     _shim(tmp_path, "dpkg-query", 'echo "deinstall ok config-files"')  # every package looks missing
-    result = _run(tmp_path, as_nobody=True)
+    # The checkout may sit in a folder only root can enter (a home folder, mktemp -d): give
+    # nobody a readable copy of the script, in a checkout-shaped folder (it cd's to its parent).
+    script = tmp_path / "checkout" / "scripts" / "setup.sh"
+    script.parent.mkdir(parents=True)
+    shutil.copy(SETUP, script)
+    for path in (script.parent.parent, script.parent, script):
+        path.chmod(0o755)
+    result = _run(tmp_path, as_nobody=True, script=script)
     assert result.returncode == 1, result.stderr
     assert "Missing system packages. Run this once, then run the command again:" in result.stderr
     request_cleanup()
