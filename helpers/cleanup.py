@@ -132,6 +132,9 @@ def leftovers(sid: str | None = None) -> list[str]:
     return found
 
 
+_IN_PROGRESS: set[str] = set()
+
+
 def cleanup(sid: str | None = None, *, quiet: bool = False) -> list[str]:
     """Remove everything session ``sid`` (default: this one) created.
 
@@ -139,10 +142,16 @@ def cleanup(sid: str | None = None, *, quiet: bool = False) -> list[str]:
     created by the workbook, are never touched.
     """
     sid = sid or session.SESSION_ID
+    if sid in _IN_PROGRESS:
+        return []  # reached again from inside this clean-up (a lease it gives back): nothing more to do
     wait_for_sweep()
     removed: list[str] = []
-    for cleaner in cleaners():
-        removed += _safely(cleaner.remove, sid) or []
+    _IN_PROGRESS.add(sid)
+    try:
+        for cleaner in cleaners():
+            removed += _safely(cleaner.remove, sid) or []
+    finally:
+        _IN_PROGRESS.discard(sid)
     if not quiet:
         print(f"Clean-up: removed {len(removed)} resource(s)" + (": " + ", ".join(removed) if removed else "."))
     return removed

@@ -348,7 +348,8 @@ class Project:
         """The project's containers (Docker SDK objects), optionally of one service."""
         flt = {"label": [f"{PROJECT_LABEL}={self.name}"]
                + ([f"{SERVICE_LABEL}={service}"] if service else [])}
-        return sorted(docker_engine.client().containers.list(all=True, filters=flt), key=lambda c: c.name)
+        found = docker_engine.client().containers.list(all=True, filters=flt, ignore_removed=True)
+        return sorted(found, key=lambda c: c.name)
 
     def port(self, service: str = "proxy", container_port: int = 80) -> int:
         """The host port published for ``service:container_port`` (``compose port``)."""

@@ -63,7 +63,7 @@ class Verdict:
 
 
 def _session_containers():
-    return docker_engine.client().containers.list(all=True, filters=docker_engine.session_filter())
+    return docker_engine.client().containers.list(all=True, filters=docker_engine.session_filter(), ignore_removed=True)
 
 
 def _daemon(v: Verdict) -> bool:
@@ -154,18 +154,34 @@ def check_greeter(container_name: str, *, variable: str = "GREETING", value: str
 # --- notebook 10 ----------------------------------------------------------------------------
 
 def exercise_port(preferred: int = 8080) -> int:
-    """``preferred`` if nothing on this machine uses it, else a free port (another kernel or
-    program may hold 8080; the exercise then uses the port this returns)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("0.0.0.0", preferred))
-            return preferred
-        except OSError:
-            pass
+    """``preferred`` when this session can have it, else a free port (said in one sentence).
+
+    A fixed host port exists once per machine: it is taken under a lease, so that two notebooks
+    never both count on it; another program that holds it also sends the exercise elsewhere."""
+    from .leases import LeaseBusy, acquire, holders, describe
+
+    resource = f"host-port-{preferred}"
+    try:
+        lease = acquire(resource, what=f"host port {preferred}", wait=0, progress=None)
+    except LeaseBusy:
+        lease = None
+        who = ", ".join(describe(h) for h in holders(resource)) or "another session"
+        reason = f"{who} holds it"
+    if lease is not None:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                reason = f"another program on this machine listens on port {preferred}"
+        lease.release()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port = s.getsockname()[1]
+    print(f"Port {preferred} is taken ({reason}), so this exercise uses port {port}: "
+          f"publish your container there.")
+    return port
 
 
 def _bindings(c) -> dict[str, list[dict]]:

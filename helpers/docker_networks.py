@@ -25,7 +25,7 @@ import re
 import time
 from typing import Sequence
 
-from . import containers, docker_engine, session
+from . import containers, docker_engine, leases, session
 from .errors import AlreadyInUse, NotFound, WorkbookError, wait_for
 
 #: Networks every Docker engine has; they are never removed by the workbook.
@@ -296,23 +296,49 @@ def default_interface() -> str:
 MACVLAN_SUBNET = "198.51.100.0/24"
 
 
-def create_macvlan(base: str = "lan", *, parent: str | None = None, subnet: str = MACVLAN_SUBNET):
+def macvlan_lease(parent: str) -> str:
+    """The lease name of the one macvlan network Docker allows on host interface ``parent``."""
+    return f"docker-macvlan-{parent}"
+
+
+def create_macvlan(base: str = "lan", *, parent: str | None = None, subnet: str = MACVLAN_SUBNET,
+                   wait: float = 300):
     """``docker network create -d macvlan --subnet SUBNET -o parent=IFACE NAME``: a network whose
     containers get their own MAC address on the host's interface ``parent`` (default: the one with
-    the default route).  Docker allows one macvlan network per parent interface: if another
-    notebook holds it, the engine's refusal comes back as one sentence."""
+    the default route).
+
+    Docker allows one macvlan network per parent interface, so it is made under the machine-wide
+    lease :func:`macvlan_lease`: while another session's notebook holds it, this waits (saying
+    which session, for ``wait`` seconds at most, then :class:`helpers.leases.LeaseBusy`).  Give it
+    back with :func:`remove_macvlan` as soon as the lesson has shown it."""
     import docker.types
 
     parent = parent or default_interface()
+    lease = leases.acquire(macvlan_lease(parent), wait=wait,
+                           what=f"the macvlan network on {parent} (Docker allows one per interface)")
     ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
     try:
         return create(base, driver="macvlan", options={"parent": parent}, ipam=ipam)
     except WorkbookError as exc:
+        lease.release()
         if "already using parent" in str(exc) or "overlaps" in str(exc):
-            raise AlreadyInUse(f"Another network already uses {parent} or the subnet {subnet} (Docker allows "
-                               f"one macvlan network per interface): remove it (see docker network ls) and "
-                               f"run this again.") from None
+            raise AlreadyInUse(f"A network that is not this workbook's already uses {parent} or the subnet "
+                               f"{subnet} (Docker allows one macvlan network per interface): remove it "
+                               f"(see docker network ls) and run this again.") from None
         raise
+
+
+def remove_macvlan(network) -> str:
+    """``docker rm -f`` the containers on a macvlan network, ``docker network rm`` it, and give its
+    lease back (another notebook may be waiting for the interface).  Returns the commands, in words."""
+    net = get(network)
+    attached = [containers.get(cid) for cid in (net.attrs.get("Containers") or {})]
+    for c in attached:
+        containers.remove(c, force=True)
+    remove(net)
+    leases.release(macvlan_lease(net.attrs["Options"]["parent"]))
+    names = " ".join(short(c.name) for c in attached)
+    return (f"docker rm -f {names}; " if names else "") + f"docker network rm {short(net.name)}"
 
 
 def mac_address(container, interface: str = "eth0") -> str:
@@ -338,7 +364,7 @@ def topology_state(*, session_only: bool = True, always: Sequence[str] = ("bridg
     they (or this session) use, with addresses and published ports."""
     cli = docker_engine.client()
     flt = docker_engine.session_filter() if session_only else None
-    conts = cli.containers.list(all=True, filters=flt)
+    conts = cli.containers.list(all=True, filters=flt, ignore_removed=True)
     nets = {n.name: n for n in cli.networks.list()}
     used = set(always)
     items = []

@@ -183,6 +183,7 @@ def acquire(resource: str, *, what: str, shared: bool = False, wait: float = 600
         raise
     if told is not None and progress:
         progress(f"Got {what} after {time.monotonic() - started:.0f} s.")
+    _sweep_dead_holders(resource)
     info = {"session": session.SESSION_ID, "notebook": session.NOTEBOOK, "pid": os.getpid(),
             "since": time.time(), "shared": shared, "what": what, "resource": resource}
     note = note_path(resource, session.SESSION_ID)
@@ -190,6 +191,18 @@ def acquire(resource: str, *, what: str, shared: bool = False, wait: float = 600
     lease = Lease(resource, what, shared, fd)
     _HELD[resource] = lease
     return lease
+
+
+def _sweep_dead_holders(resource: str) -> None:
+    """A holder that died left its lock free but maybe what it guarded (a macvlan network, a
+    container on the port): remove that session's objects before this one takes over."""
+    from . import cleanup
+
+    for path in leases_dir().glob(f"{_safe(resource)}@*.json"):
+        sid = path.stem.rsplit("@", 1)[1]
+        if sid != session.SESSION_ID and not session.is_alive(sid):
+            cleanup.cleanup(sid, quiet=True)
+            session.forget(sid)
 
 
 def held(resource: str) -> Lease | None:

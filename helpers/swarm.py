@@ -279,7 +279,7 @@ def scale(service, n: int, *, wait: bool = True) -> tuple[int, int]:
 def task_containers(service) -> list:
     """The running containers of ``service`` on this node."""
     flt = {"label": [f"com.docker.swarm.service.id={service.id}"], "status": "running"}
-    return _client().containers.list(filters=flt)
+    return _client().containers.list(filters=flt, ignore_removed=True)
 
 
 def endpoints(service) -> list[str]:
@@ -386,7 +386,7 @@ def remove_service(service) -> None:
 
 def _wait_containers_gone(service_id: str, timeout: float = 30) -> None:
     flt = {"label": [f"com.docker.swarm.service.id={service_id}"]}
-    wait_for(lambda: not _client().containers.list(all=True, filters=flt), timeout=timeout,
+    wait_for(lambda: not _client().containers.list(all=True, filters=flt, ignore_removed=True), timeout=timeout,
              what="the service's containers to be removed", interval=0.3)
 
 

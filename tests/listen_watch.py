@@ -15,11 +15,15 @@ from pathlib import Path
 from helpers import docker_engine, session
 
 #: Wildcard bindings a lesson needs, each with its reason.  A key is matched
-#: against the container's labels (``label=value``) or a process's command line.
+#: against a container's label keys (``label:KEY``) or name's end (``name:END``), or against a
+#: process's command line (``cmd:TEXT``).
 ALLOWED = {
     # §2.13: the routing mesh needs IPVS, missing on this kernel; a service published in host
     # mode binds every interface of the node (swarm has no host-IP option), removed at the end.
     "label:com.docker.swarm.service.id": "swarm publishes a service in host mode on every interface",
+    # §2.12.2.2: `-P` (--publish-all) has no address option; notebook 10 shows it and removes the
+    # container in the same cell.
+    "name:-nginx-P": "notebook 10 shows -P, which always publishes on every interface",
 }
 
 _WILDCARDS = {"0.0.0.0", "::", "", "[::]"}
@@ -28,8 +32,9 @@ _WILDCARDS = {"0.0.0.0", "::", "", "[::]"}
 def _container_wildcards(sid: str) -> list[str]:
     found = []
     for c in docker_engine.client().api.containers(filters=docker_engine.session_filter(sid)):
-        labels = c.get("Labels") or {}
-        if any(k.startswith("label:") and k[6:] in labels for k in ALLOWED):
+        labels, name = c.get("Labels") or {}, c["Names"][0].lstrip("/")
+        if any((k.startswith("label:") and k[6:] in labels) or (k.startswith("name:") and name.endswith(k[5:]))
+               for k in ALLOWED):
             continue
         for p in c.get("Ports") or []:
             if p.get("PublicPort") and p.get("IP", "") in _WILDCARDS:

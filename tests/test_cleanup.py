@@ -189,3 +189,52 @@ def test_a_child_process_that_imports_helpers_does_not_clean_up_its_parent():
         parent.kill()
         parent.wait(10)
         cleanup.cleanup(sid, quiet=True)
+
+
+@pytest.mark.notebook
+def test_a_session_killed_while_another_runs_the_same_notebook_is_swept_and_the_live_one_is_not():
+    """Notebook 10 in two sessions; the first is killed while it holds the macvlan lease (eth0's one
+    macvlan network exists then).  The second waits for the lease, takes over, removes what the
+    dead one left, and passes; sweeps while it runs never touch it."""
+    import threading
+
+    from nbclient.exceptions import DeadKernelError
+
+    from helpers import leases
+    from helpers.docker_networks import default_interface, macvlan_lease
+    from notebook_runner import NOTEBOOKS
+    from test_notebooks import assert_nothing_left
+
+    path = next(NOTEBOOKS.glob("10-*.ipynb"))
+    resource = macvlan_lease(default_interface())
+    dead, live = new_session_id(), new_session_id()
+    outcome: dict = {}
+
+    def run(sid):
+        try:
+            execute(path, sid)
+            outcome[sid] = "passed"
+        except DeadKernelError:
+            outcome[sid] = "killed"
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome[sid] = exc
+
+    first = threading.Thread(target=run, args=(dead,))
+    first.start()
+    time.sleep(5)
+    second = threading.Thread(target=run, args=(live,))
+    second.start()
+    deadline = time.monotonic() + 600
+    while not leases.note_path(resource, dead).exists():
+        assert time.monotonic() < deadline and first.is_alive(), "the first session never took the macvlan lease"
+        time.sleep(0.2)
+    assert any(n["Name"].endswith("-lan") for n in docker_engine.summaries(dead)[1])
+    os.kill(session.owner_pid(dead), signal.SIGKILL)
+    first.join(60)
+    assert outcome.get(dead) == "killed"
+    swept = cleanup.sweep_dead_sessions(quiet=True)  # while the live session runs
+    assert live not in swept
+    second.join(900)
+    assert outcome.get(live) == "passed", outcome.get(live)
+    assert cleanup.leftovers(dead) == [] and not leases.note_path(resource, dead).exists()
+    assert_nothing_left(live)

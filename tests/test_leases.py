@@ -60,11 +60,18 @@ def test_a_killed_holder_frees_the_lease_and_the_sweep_removes_its_note(resource
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert leases.holders(resource) == []           # the OS dropped the lock with the process
+    assert f"lease on {resource}" in cleanup.leftovers(sid)
+    assert sid in cleanup.sweep_dead_sessions(quiet=True)
+    assert not leases.note_path(resource, sid).exists()
+
+
+def test_taking_over_from_a_killed_holder_removes_what_it_left(resource):
+    proc, sid = _holder(resource)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
     lease = leases.acquire(resource, what="the test resource", wait=2)
     assert lease.held and leases.held(resource) is lease
-    assert f"lease on {resource}" in cleanup.leftovers(sid)
-    assert f"lease on {resource}" in cleanup.cleanup(sid, quiet=True)
-    assert not leases.note_path(resource, sid).exists()
+    assert not leases.note_path(resource, sid).exists() and cleanup.leftovers(sid) == []
 
 
 def test_the_sweep_never_touches_a_live_sessions_lease(resource):

@@ -156,7 +156,7 @@ class ContainersDashboard(StaticFallback, w.VBox):
     # what the engine says now
     def refresh(self) -> list[dict]:
         cli = docker_engine.client()
-        found = cli.containers.list(all=True, filters=docker_engine.session_filter())
+        found = cli.containers.list(all=True, filters=docker_engine.session_filter(), ignore_removed=True)
         self.rows = [_row(c) for c in sorted(found, key=lambda c: c.name)]
         self.buttons = {}
         lines = []
