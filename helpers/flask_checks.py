@@ -346,7 +346,11 @@ def run_schemathesis(openapi_url: str, *, max_examples: int = 15, seed: int = 1,
 
     The run is seeded and bounded by ``max_examples`` per operation, so it is
     repeatable; its JSON report is read back and its scratch folder removed.
+    The tasks service's :data:`~helpers.tasks_service.SCHEMATHESIS_CONFIG`
+    says how its conditional requests are judged.
     """
+    from .tasks_service import SCHEMATHESIS_CONFIG
+
     st = Path(sys.executable).with_name("st")
     if not st.exists():
         st = Path(shutil.which("st") or st)
@@ -359,9 +363,11 @@ def run_schemathesis(openapi_url: str, *, max_examples: int = 15, seed: int = 1,
                             "start the service first and give the URL of its /openapi.json.") from None
     scratch = Path(tempfile.mkdtemp(prefix="schemathesis-"))
     try:
-        report = scratch / "report.json"
-        run = subprocess.run([str(st), "run", openapi_url, "--checks", "all", "--max-examples", str(max_examples),
-                              "--seed", str(seed), "--generation-database", "none", "--no-color",
+        report, config = scratch / "report.json", scratch / "schemathesis.toml"
+        config.write_text(SCHEMATHESIS_CONFIG)
+        run = subprocess.run([str(st), "--config-file", str(config), "run", openapi_url, "--checks", "all",
+                              "--max-examples", str(max_examples), "--seed", str(seed),
+                              "--generation-database", "none", "--no-color",
                               "--report", "json", "--report-json-path", str(report)],
                              capture_output=True, text=True, timeout=timeout, cwd=scratch)
         if not report.exists():

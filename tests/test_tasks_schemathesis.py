@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import servers
-from helpers.tasks_service import create_app
+from helpers.tasks_service import SCHEMATHESIS_CONFIG, create_app  # the config: 412 is expected (why: see there)
 
 ST = Path(sys.executable).with_name("st")
 MAX_EXAMPLES = 40
@@ -30,10 +30,13 @@ MAX_EXAMPLES = 40
 def test_tasks_service_conforms_to_its_openapi_document(tmp_path):
     st = str(ST) if ST.exists() else shutil.which("st")
     report = tmp_path / "schemathesis.json"
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
     with servers.serve(create_app(tmp_path / "tasks.db"), name="schemathesis-target") as server:
         run = subprocess.run(
-            [st, "run", f"{server.url}/openapi.json", "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
-             "--seed", "20260301", "--generation-database", "none", "--no-color", "--workers", "2",
+            [st, "--config-file", str(config), "run", f"{server.url}/openapi.json", "--checks", "all",
+             "--max-examples", str(MAX_EXAMPLES), "--seed", "20260301", "--generation-database", "none",
+             "--no-color", "--workers", "2",
              "--report", "json", "--report-json-path", str(report)],
             capture_output=True, text=True, timeout=110, cwd=tmp_path)
     summary = json.loads(report.read_text())

@@ -211,3 +211,142 @@ def test_package_into_copies_the_service_and_what_it_imports(tmp_path):
 
     package = package_into(tmp_path)
     assert sorted(p.name for p in package.iterdir()) == ["__init__.py", "errors.py", "tasks_service.py"]
+
+
+# --------------------------------------------------------------------------- conditional requests (ETag)
+
+def _etag(r):
+    tag = r.headers["ETag"]
+    assert tag.startswith('"') and tag.endswith('"') and not tag.startswith("W/"), tag  # strong, quoted
+    return tag
+
+
+def test_etags_are_strong_stable_and_differ_per_representation(svc):
+    one = svc.api + "/1"
+    tag = _etag(requests.get(one, timeout=5))
+    assert _etag(requests.get(one, timeout=5)) == tag  # nothing changed: the same tag
+    xml = _etag(requests.get(one, headers={"Accept": "application/xml"}, timeout=5))
+    page = _etag(requests.get(one, headers={"Accept": "text/html"}, timeout=5))
+    assert len({tag, xml, page}) == 3  # different bytes, different strong tags
+    listing = requests.get(svc.api, timeout=5)
+    assert _etag(listing) == _etag(requests.get(svc.api, timeout=5)) != tag
+    assert _etag(requests.get(svc.api, params={"done": "false"}, timeout=5)) != _etag(listing)
+    assert _etag(requests.get(svc.api, params={"sort": "-id"}, timeout=5)) != _etag(listing)
+    assert _etag(requests.get(svc.api, headers={"Accept": "application/xml"}, timeout=5)) != _etag(listing)
+
+
+def test_writes_answer_the_etag_of_what_they_stored(svc):
+    created = requests.post(svc.api, json={"title": "tagged"}, timeout=5)
+    url = svc.url + created.headers["Location"]
+    assert _etag(created) == _etag(requests.get(url, timeout=5))
+    put = requests.put(url, json={"title": "tagged again"}, timeout=5)
+    assert _etag(put) != _etag(created) and _etag(put) == _etag(requests.get(url, timeout=5))
+    patch = requests.patch(url, json={"done": True}, timeout=5)
+    assert _etag(patch) != _etag(put) and _etag(patch) == _etag(requests.get(url, timeout=5))
+    same = requests.patch(url, json={"done": True}, timeout=5)  # changes nothing: the representation is the same
+    assert _etag(same) == _etag(patch)
+
+
+def test_if_none_match_answers_304_without_a_body(svc):
+    one = svc.api + "/1"
+    full = requests.get(one, timeout=5)
+    tag = _etag(full)
+    for value in (tag, f'"stale", {tag}', "W/" + tag, "*"):  # If-None-Match compares weakly; * matches
+        r = requests.get(one, headers={"If-None-Match": value}, timeout=5)
+        assert r.status_code == 304 and r.content == b"" and r.headers["ETag"] == tag, value
+        assert "Content-Type" not in r.headers and "Accept" in r.headers["Vary"]
+    assert requests.head(one, headers={"If-None-Match": tag}, timeout=5).status_code == 304
+    other = requests.get(one, headers={"If-None-Match": '"an-old-version"'}, timeout=5)
+    assert other.status_code == 200 and other.json() == full.json()
+    as_xml = requests.get(one, headers={"If-None-Match": tag, "Accept": "application/xml"}, timeout=5)
+    assert as_xml.status_code == 200 and as_xml.text.startswith("<?xml")  # the JSON's tag is not the XML's
+    listing = requests.get(svc.api, timeout=5)
+    r = requests.get(svc.api, headers={"If-None-Match": _etag(listing)}, timeout=5)
+    assert r.status_code == 304 and r.content == b"" and r.headers["X-Total-Count"] == listing.headers["X-Total-Count"]
+    requests.patch(one, json={"title": "changed"}, timeout=5)
+    assert requests.get(one, headers={"If-None-Match": tag}, timeout=5).status_code == 200
+
+
+def test_collection_etag_changes_with_any_task_in_it(svc):
+    listing = lambda **p: _etag(requests.get(svc.api, params=p, timeout=5))
+    before, page = listing(), listing(limit=2)
+    url = svc.url + requests.post(svc.api, json={"title": "one more"}, timeout=5).headers["Location"]
+    after_post = listing()
+    assert after_post != before
+    assert listing(limit=2) != page  # the first page shows the same tasks, but X-Total-Count grew
+    requests.patch(url, json={"priority": "high"}, timeout=5)
+    after_patch = listing()
+    assert after_patch != after_post
+    requests.delete(url, timeout=5)
+    assert listing() not in (after_patch, after_post) and listing() == before  # the same tasks as before: same tag
+
+
+@pytest.mark.parametrize("method, body", [("PUT", {"title": "alice's title"}), ("PATCH", {"done": True}),
+                                          ("DELETE", None)])
+def test_if_match_refuses_a_stale_etag_with_412(svc, method, body):
+    url = svc.url + requests.post(svc.api, json={"title": "shared"}, timeout=5).headers["Location"]
+    stale = _etag(requests.get(url, timeout=5))
+    fresh = _etag(requests.patch(url, json={"description": "someone else's change"}, timeout=5))
+    kwargs = {"json": body} if body is not None else {}
+    for tag in (stale, "W/" + fresh, '"made-up"', ""):  # If-Match compares strongly: a weak tag never matches
+        r = requests.request(method, url, headers={"If-Match": tag}, timeout=5, **kwargs)
+        assert r.status_code == 412 and r.headers["Content-Type"] == "application/json", tag
+        error = r.json()
+        assert error["status"] == 412 and error["error"] == "Precondition Failed" and fresh in error["message"]
+    assert requests.get(url, timeout=5).json()["description"] == "someone else's change"  # nothing was lost
+    # a stale tag is a 412 before the body is looked at
+    assert requests.request(method, url, headers={"If-Match": stale}, data="{oops", timeout=5).status_code == 412
+    r = requests.request(method, url, headers={"If-Match": f'{stale}, {fresh}'}, timeout=5, **kwargs)
+    assert r.status_code == (204 if method == "DELETE" else 200)
+    if method != "DELETE":
+        assert _etag(r) not in (stale, fresh) and _etag(r) == _etag(requests.get(url, timeout=5))
+    else:
+        assert requests.get(url, timeout=5).status_code == 404
+        assert requests.delete(url, headers={"If-Match": "*"}, timeout=5).status_code == 404  # 404 before 412
+
+
+@pytest.mark.parametrize("method, body", [("PUT", {"title": "anyway"}), ("PATCH", {"done": True}), ("DELETE", None)])
+def test_if_match_star_and_no_if_match_proceed(svc, method, body):
+    kwargs = {"json": body} if body is not None else {}
+    expected = 204 if method == "DELETE" else 200
+    for headers in ({"If-Match": "*"}, {}):
+        url = svc.url + requests.post(svc.api, json={"title": "any"}, timeout=5).headers["Location"]
+        requests.patch(url, json={"description": "changed meanwhile"}, timeout=5)
+        assert requests.request(method, url, headers=headers, timeout=5, **kwargs).status_code == expected
+
+
+def test_if_match_accepts_the_etag_of_any_representation(svc):
+    one = svc.api + "/2"
+    as_xml = requests.get(one, headers={"Accept": "application/xml"}, timeout=5)
+    r = requests.patch(one, json={"priority": "high"}, headers={"If-Match": _etag(as_xml)}, timeout=5)
+    assert r.status_code == 200 and r.json()["priority"] == "high"
+
+
+def test_concurrent_updates_with_one_etag_let_exactly_one_through(svc):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = svc.url + requests.post(svc.api, json={"title": "contended"}, timeout=5).headers["Location"]
+    tag = _etag(requests.get(url, timeout=5))
+    put = lambda n: requests.put(url, json={"title": f"writer {n}"}, headers={"If-Match": tag}, timeout=10).status_code
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(put, range(8)))
+    assert statuses == [200] + [412] * 7
+
+
+def test_store_check_runs_inside_the_write_transaction(tmp_path):
+    from helpers.tasks_service import TaskStore
+
+    store = TaskStore(tmp_path / "s.db")
+
+    def refuse(task):
+        assert task["id"] == 1
+        raise RuntimeError("no")
+
+    for attempt in (lambda: store.update(1, {"title": "x"}, check=refuse),
+                    lambda: store.replace(1, {"title": "x"}, check=refuse),
+                    lambda: store.delete(1, check=refuse)):
+        with pytest.raises(RuntimeError):
+            attempt()
+    assert store.get(1)["title"] == SEED_TASKS[0]["title"]
+    assert store.update(999, {"title": "x"}, check=refuse) is None and store.delete(999, check=refuse) is False
+    assert store.update(1, {"done": False}, check=lambda task: None)["done"] is False
