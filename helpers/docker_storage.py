@@ -17,6 +17,13 @@ the session (:func:`helpers.docker_engine.labels`), so that
 * :func:`prune_session_volumes` is ``docker volume prune`` limited by a
   label filter to this session's volumes.
 
+Names: every container and volume is called ``wb-<session>-<base>``
+(:func:`helpers.session.resource_name`), because container and volume names
+are engine-wide: two notebooks (or two students) on one machine would
+otherwise both ask for ``db`` or ``vol1``.  Helpers with a default name
+(:func:`start_database`) build it that way; cells pass
+``resource_name("vol1")``.  Listings show this session's objects only.
+
 Host folders used for bind mounts and backup files live in
 ``.workbook/<session>/`` of the workbook folder (ignored by git); they are
 removed by :func:`remove_workdir` and by ``helpers.cleanup()``.
@@ -29,6 +36,7 @@ import re
 import shutil
 import statistics
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +59,11 @@ def workdir(*parts: str, sid: str | None = None) -> Path:
     return path
 
 
+def _throwaway_name(base: str) -> str:
+    """A fresh ``wb-<session>-<base>-<6 hex>`` for a container removed as soon as it has run."""
+    return session.resource_name(f"{base}-{uuid.uuid4().hex[:6]}")
+
+
 def _rmtree(path: Path) -> None:
     try:
         shutil.rmtree(path)
@@ -58,6 +71,7 @@ def _rmtree(path: Path) -> None:
         # Files written as root by a container into a bind mount: let a
         # container (root inside) delete them.
         docker_engine.run("debian", ["rm", "-rf", "/target/" + path.name], remove=True, quiet=True,
+                          name=_throwaway_name("rmtree"),
                           volumes={str(path.parent): {"bind": "/target", "mode": "rw"}})
         shutil.rmtree(path, ignore_errors=True)
     except FileNotFoundError:
@@ -138,7 +152,7 @@ def implicit_volume(base: str = "implicit") -> dict:
     try:
         out = cli.containers.run("debian", ["bash", "-c", "echo made on the fly > /v/f.txt && ls /v"],
                                  volumes={name: {"bind": "/v", "mode": "rw"}}, remove=True,
-                                 labels=docker_engine.labels())
+                                 name=_throwaway_name(base), labels=docker_engine.labels())
         volume = cli.volumes.get(name)
         return {"name": name, "driver": volume.attrs.get("Driver"), "labels": volume.attrs.get("Labels") or {},
                 "container saw": out.decode(errors="replace").split()}
@@ -156,29 +170,33 @@ def get_volume(name: str):
     try:
         return docker_engine.client().volumes.get(name)
     except docker.errors.NotFound:
-        raise NotFound(f"There is no volume called {name!r}: create it with create_volume({name!r}) "
-                       f"or list them with list_volumes().") from None
+        raise NotFound(f"There is no volume called {name!r}: create it with create_volume(...) "
+                       f"(named with helpers.session.resource_name) or list them with list_volumes().") from None
 
 
-def list_volumes(*, session_only: bool = True) -> list[dict]:
-    """``docker volume ls`` as rows (name, driver, mountpoint, used by); this session's by default."""
+def list_volumes() -> list[dict]:
+    """``docker volume ls --filter label=<this session>`` as rows (name, driver, mountpoint, used by).
+
+    Only this session's volumes, and only this session's containers in
+    "used by": other notebooks' objects are theirs to show.
+    """
     cli = docker_engine.client()
-    flt = docker_engine.session_filter() if session_only else None
+    flt = docker_engine.session_filter()
     users: dict[str, list[str]] = {}
-    # One summary call, not a list of inspections: containers of other users
-    # may disappear between a list and an inspect.
-    for c in cli.api.containers(all=True):
+    # Summary calls only, never one inspect per object: an object that
+    # another call removes between a list and an inspect would be an error.
+    for c in cli.api.containers(all=True, filters=flt):
         for m in c.get("Mounts") or []:
             if m.get("Type") == "volume":
-                users.setdefault(m.get("Name"), []).append(c["Names"][0].lstrip("/"))
+                users.setdefault(m.get("Name"), []).append((c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/"))
     rows = []
-    for v in cli.volumes.list(filters=flt):
-        name = v.name
-        mountpoint = v.attrs.get("Mountpoint") or ""
+    for v in (cli.api.volumes(filters=flt) or {}).get("Volumes") or []:
+        name = v["Name"]
+        mountpoint = v.get("Mountpoint") or ""
         if len(name) >= 30:  # an anonymous volume: shorten its 64-hex-digit id, also inside the path, to fit a line
             mountpoint = mountpoint.replace(name, name[:12] + "…")
         rows.append({"name": name if len(name) < 30 else name[:12] + "… (anonymous)",
-                     "driver": v.attrs.get("Driver"), "mountpoint": mountpoint,
+                     "driver": v.get("Driver"), "mountpoint": mountpoint,
                      "used by": ", ".join(users.get(name, [])) or "-"})
     return sorted(rows, key=lambda r: r["name"])
 
@@ -271,7 +289,10 @@ def remove_container(name: str) -> bool:
         return False
     if not _is_ours(container.labels):
         raise WorkbookError(f"The container {name!r} was not created by this notebook: it is left alone.")
-    container.remove(force=True)
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        return False  # removed meanwhile (by a clean-up): gone all the same
     return True
 
 
@@ -280,13 +301,17 @@ def sh(command: str, *, image: str = "debian", name: str | None = None, keep: bo
     """Run ``bash -c COMMAND`` in a new container and return its output (stdout and stderr).
 
     ``volumes=`` / ``mounts=`` / ``volumes_from=`` are those of ``docker run``.
-    With ``keep=True`` the stopped container stays (named ``name``) so that
-    ``--volumes-from`` or ``docker diff`` can use it; otherwise it is removed.
+    With ``keep=True`` the stopped container stays (named ``name``, best made
+    with ``helpers.session.resource_name``) so that ``--volumes-from`` or
+    ``docker diff`` can use it; otherwise it is removed.  Without a name the
+    container is called ``wb-<session>-sh-<6 hex>``.
     """
     import docker.errors
 
     cli = docker_engine.client()
-    if name:
+    if not name:
+        name = _throwaway_name("sh")
+    else:
         try:
             old = cli.containers.get(name)
             if not _is_ours(old.labels):
@@ -319,14 +344,17 @@ def host_user() -> str:
 DB_PASSWORD = "workbook"
 
 
-def start_database(name: str = "db", volume: str = "dbdata", *, database: str = "shop",
+def start_database(name: str | None = None, volume: str | None = None, *, database: str = "shop",
                    timeout: float = 90):
     """Run MariaDB with its data folder (/var/lib/mysql) in ``volume`` and wait until it answers.
 
+    ``name`` and ``volume`` default to ``wb-<session>-db`` and ``wb-<session>-dbdata``.
     Re-running reuses this session's running container of that name.
     """
     import docker.errors
 
+    name = name or session.resource_name("db")
+    volume = volume or session.resource_name("dbdata")
     cli = docker_engine.client()
     create_volume(volume)
     try:

@@ -6,6 +6,10 @@ to ``/data/notes.txt`` and is removed (with its anonymous volumes, like
 ``docker rm -v``), then a second container with the same setting reads the
 file.  The verdict says case by case what is wrong, without giving the
 solution away.
+
+Volume names are engine-wide, so a bare name such as ``notes`` is run as
+this session's ``wb-<session>-notes`` (:func:`helpers.session.resource_name`):
+two notebooks checking the same answer at once never share a volume.
 """
 
 from __future__ import annotations
@@ -48,7 +52,24 @@ def _normalise(volumes) -> dict[str, dict]:
         if not str(spec["bind"]).startswith("/"):
             raise WorkbookError(f"The path inside the container must be absolute (start with /), and "
                                 f"{spec['bind']!r} (for {source!r}) is not.")
-    return out
+    return {_session_volume(source): spec for source, spec in out.items()}
+
+
+def _session_volume(source: str) -> str:
+    """A volume name as this session runs it: ``notes`` -> ``wb-<session>-notes``.
+
+    Host paths and anonymous volumes stay as they are, and so does a name
+    already made by ``resource_name`` for this session.
+    """
+    if source.startswith(("/", "<anonymous")):
+        return source
+    owner = session.session_of(source)
+    if owner == session.SESSION_ID:
+        return source
+    if owner is not None:
+        raise WorkbookError(f"The volume {source!r} belongs to another notebook's session ({owner}): "
+                            f"name yours with helpers.session.resource_name(...).")
+    return session.resource_name(source)
 
 
 def _parse(volumes) -> dict[str, dict]:
@@ -87,14 +108,13 @@ def _run_once(volumes: dict[str, dict], command: str):
               for k, v in volumes.items() if k.startswith("<anonymous")]
     # A named volume that does not exist yet is created by the engine; create
     # it ourselves first so that it carries the session labels.
-    cli = docker_engine.client()
+    from .docker_storage import create_volume
+
     for source in named:
         if not source.startswith("/"):
-            try:
-                cli.volumes.get(source)
-            except Exception:
-                cli.volumes.create(name=source, labels=docker_engine.labels())
+            create_volume(source)  # reuses this session's volume of that name
     container = docker_engine.run("debian", ["bash", "-c", command], detach=True, quiet=True,
+                                  name=session.resource_name(f"check-{uuid.uuid4().hex[:6]}"),
                                   volumes=named, mounts=mounts)
     try:
         code = container.wait(timeout=60).get("StatusCode", 1)

@@ -96,7 +96,8 @@ def test_restore_without_backup_is_explained():
 
 def test_database_keeps_data_across_containers():
     name, vol = session.resource_name("db"), session.resource_name("dbdata")
-    db = ds.start_database(name, vol, timeout=90)
+    db = ds.start_database(timeout=90)  # the default names are the session's
+    assert db.name == name and db.attrs["Mounts"][0]["Name"] == vol
     ds.sql(db, "CREATE TABLE t (x INT); INSERT INTO t VALUES (42);", database="shop")
     ds.remove_container(name)
     db = ds.start_database(name, vol, timeout=90)
@@ -125,3 +126,42 @@ def test_implicit_volume_is_created_by_the_engine_and_removed():
     seen = ds.implicit_volume("wbtest-implicit")
     assert seen["driver"] == "local" and seen["labels"] == {} and seen["container saw"] == ["f.txt"]
     assert not docker_engine.client().volumes.list(filters={"name": seen["name"]})
+
+
+def test_listing_shows_only_this_session():
+    mine = session.resource_name("listed")
+    ds.create_volume(mine)
+    holder = session.resource_name("lister")
+    ds.sh("true", name=holder, keep=True, volumes={mine: {"bind": "/v", "mode": "rw"}})
+    # Another session's volume, used by another session's container: not ours to list.
+    other_labels = {**session.labels(), session.SESSION_LABEL: "0badc0de"}
+    cli = docker_engine.client()
+    other = cli.volumes.create(name=session.resource_name("listed", "0badc0de"), labels=other_labels)
+    other_c = cli.containers.create("debian", "true", labels=other_labels, name=session.resource_name("user", "0badc0de"),
+                                    volumes={mine: {"bind": "/v", "mode": "rw"}})
+    try:
+        rows = {r["name"]: r for r in ds.list_volumes()}
+        assert mine in rows and other.name not in rows
+        assert rows[mine]["used by"] == holder
+    finally:
+        other_c.remove(force=True)
+        other.remove(force=True)
+
+
+def test_unnamed_containers_get_session_names():
+    ds.sh("true", keep=True, mounts=[ds.anonymous_volume("/d")])
+    names = [c.name for c in docker_engine.client().containers.list(all=True, filters=docker_engine.session_filter())]
+    assert names and all(n.startswith(session.resource_name("sh-")) for n in names)
+
+
+def test_prune_skips_other_sessions_volumes():
+    other_labels = {**session.labels(), session.SESSION_LABEL: "0badc0de"}
+    other = docker_engine.client().volumes.create(name=session.resource_name("unused", "0badc0de"),
+                                                  labels=other_labels)
+    mine = ds.create_volume(session.resource_name("unused"))
+    try:
+        pruned = ds.prune_session_volumes()
+        assert mine.name in pruned and other.name not in pruned
+        docker_engine.client().volumes.get(other.name)  # still there
+    finally:
+        other.remove(force=True)

@@ -68,3 +68,17 @@ def test_relative_container_path_is_explained(setting):
     verdict = storage_checks.check_data_survives(setting)
     assert not verdict.passed
     assert "must be absolute" in str(verdict)
+
+
+def test_a_bare_volume_name_runs_as_this_sessions_volume():
+    verdict = storage_checks.check_data_survives({"notes": {"bind": "/data", "mode": "rw"}})
+    assert verdict.passed, verdict
+    assert session.resource_name("notes") in str(verdict)
+    vol = docker_engine.client().volumes.get(session.resource_name("notes"))
+    assert vol.attrs["Labels"][session.SESSION_LABEL] == session.SESSION_ID
+
+
+def test_another_sessions_volume_is_refused():
+    verdict = storage_checks.check_data_survives([f"{session.resource_name('notes', '0badc0de')}:/data"])
+    assert not verdict.passed
+    assert "another notebook's session" in str(verdict)
