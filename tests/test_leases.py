@@ -37,6 +37,8 @@ def resource():
     name = f"test-{uuid.uuid4().hex[:6]}"
     yield name
     leases.release(name)
+    for path in leases.leases_dir().glob(f"{name}*"):
+        path.unlink(missing_ok=True)
 
 
 def test_a_second_session_waits_then_says_who_holds_it(resource):
