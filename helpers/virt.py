@@ -29,6 +29,7 @@ import threading
 import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,43 @@ _XML_ERRORS = {libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL,
 
 class XMLError(WorkbookError):
     """An XML definition libvirt rejected."""
+
+
+# --------------------------------------------------------------------------- other sessions' objects
+#
+# On a shared host (qemu:///system) several kernels run at once: two students, or the
+# same notebook in two tabs.  A listing (listAllDomains, listAllNetworks...) returns
+# every object on the host, and between the listing and the next call on one of them
+# (info(), state(), XMLDesc(), isActive()...) its owner may undefine it: libvirt then
+# answers "Domain not found: no domain with matching uuid ...".  The helpers below list
+# this session's objects only (by name), and skip an object that vanished meanwhile.
+
+def vanished(exc: libvirt.libvirtError, *codes: int) -> bool:
+    """True when ``exc`` says the object no longer exists (``codes``: which ``VIR_ERR_NO_*`` count; default all four)."""
+    return exc.get_error_code() in (codes or tuple(_NOT_FOUND))
+
+
+def mine(obj_or_name) -> bool:
+    """True for an object (or name) of this session: ``wb-<session>-...``."""
+    obj_name = obj_or_name if isinstance(obj_or_name, str) else obj_or_name.name()   # name(): no daemon call
+    return obj_name.startswith(session.resource_name(""))
+
+
+def each_present(objects, describe, code: int) -> list:
+    """``describe(obj)`` for every listed object, skipping those removed since the listing.
+
+    ``code`` is the libvirt error that means "gone" for this kind of object
+    (``libvirt.VIR_ERR_NO_DOMAIN``, ``..._NO_NETWORK``, ``..._NO_STORAGE_POOL``,
+    ``..._NO_STORAGE_VOL``); any other error is raised.
+    """
+    rows = []
+    for obj in objects:
+        try:
+            rows.append(describe(obj))
+        except libvirt.libvirtError as exc:
+            if not vanished(exc, code):
+                raise
+    return rows
 
 
 #: Sample XML definitions (``data/libvirt/*.xml``), named ``example-*``.
@@ -237,6 +275,8 @@ class VirshResult:
     returncode: int | None
     output: str
     skipped: str = ""
+    #: 1 when a listing met another session's object vanishing mid-listing and was run again.
+    retries: int = 0
 
     def __str__(self):
         # A ';'-separated script (one virsh process, several commands) is shown one command a line,
@@ -265,12 +305,39 @@ def virsh(conn_or_uri, *args: str, shared_state: bool = False, timeout: float = 
     if shared_state and uri.startswith("test:"):
         return VirshResult(argv, None, "", "virsh would open its own, separate test:///default host, "
                            "which does not have the objects this notebook created")
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return VirshResult(argv, None, f"(virsh did not finish within {timeout:g} s)")
+    retries = 0
+    while True:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return VirshResult(argv, None, f"(virsh did not finish within {timeout:g} s)", retries=retries)
+        # A listing (list, net-list, pool-list...) first lists every object on the host, then
+        # asks about each one in turn.  On a shared host another session may undefine its own
+        # object in between; virsh then says "... not found: no ... with matching uuid ..."
+        # (pool-list: "Could not retrieve pool information", beside an 'unknown' row).  That is
+        # a race, not an error of this notebook: run the listing once more.  Only a single
+        # listing command is repeated (a ';' script may change things), and only once: a
+        # second failure is shown as it is.
+        if retries or not _listing_race(args, out.stderr):
+            break
+        retries += 1
     text = out.stdout + (out.stderr if out.returncode else "")
-    return VirshResult(argv, out.returncode, text)
+    return VirshResult(argv, out.returncode, text, retries=retries)
+
+
+#: virsh commands that list objects and then query each of them.
+_LISTINGS = {"list", "net-list", "pool-list", "vol-list", "iface-list", "nodedev-list", "secret-list",
+             "nwfilter-list", "net-port-list", "snapshot-list", "checkpoint-list"}
+#: What virsh says when an object it has just listed is gone (looked up again by its UUID).
+_RACE_TEXT = re.compile(r"(Domain|Network|Storage pool|Storage volume) not found: no [\w ]+ with matching uuid"
+                        r"|Could not retrieve pool information")
+
+
+def _listing_race(args, stderr: str) -> bool:
+    """True when one virsh listing command reported an object that vanished while it listed."""
+    words = " ".join(str(a) for a in args).split()
+    return (bool(words) and words[0] in _LISTINGS and ";" not in " ".join(words)
+            and bool(_RACE_TEXT.search(stderr or "")))
 
 
 # --------------------------------------------------------------------------- node
@@ -448,13 +515,22 @@ def domain_info(dom) -> dict:
             "persistent": bool(dom.isPersistent()), "active": bool(dom.isActive())}
 
 
-def list_domains(conn, flag: str = "--all") -> list[dict]:
-    """``listAllDomains(flags)`` as rows (flag names as in ``virsh list``)."""
+def list_domains(conn, flag: str = "--all", *, session_only: bool = True) -> list[dict]:
+    """``listAllDomains(flags)`` as rows (flag names as in ``virsh list``).
+
+    Only this session's domains unless ``session_only=False``; a domain that
+    another session removes while we read it is left out.
+    """
     if flag not in LIST_FLAGS:
         raise WorkbookError(f"Unknown list filter {flag!r}: choose one of {', '.join(LIST_FLAGS)}.")
-    return [{"ID": d.ID() if d.isActive() else "-", "name": d.name(), "state": state_name(d),
-             "persistent": bool(d.isPersistent())}
-            for d in conn.listAllDomains(LIST_FLAGS[flag])]
+
+    def row(d):
+        active = d.isActive()
+        return {"ID": d.ID() if active else "-", "name": d.name(),
+                "state": STATE_NAMES.get(d.state()[0], "unknown"), "persistent": bool(d.isPersistent())}
+
+    doms = [d for d in conn.listAllDomains(LIST_FLAGS[flag]) if mine(d) or not session_only]
+    return each_present(doms, row, libvirt.VIR_ERR_NO_DOMAIN)
 
 
 #: The chapter's lifecycle: (operation, from-state, to-state, virsh command, Python call).
@@ -717,16 +793,26 @@ def _used_subnets(conn) -> list:
                 used.append(ipaddress.ip_network(dst, strict=False))
     except (OSError, ValueError, subprocess.TimeoutExpired):
         pass
+
+    def subnets(n):
+        found = []
+        for ip in ET.fromstring(n.XMLDesc()).findall("ip"):
+            mask = ip.get("netmask") or ip.get("prefix")
+            if ip.get("address") and mask:
+                try:
+                    found.append(ipaddress.ip_network(f"{ip.get('address')}/{mask}", strict=False))
+                except ValueError:
+                    pass
+        return found
+
+    # Every network counts here, other sessions' too (their subnets are taken); one that
+    # its session removes while we read it is skipped.
     for conn_ in {id(c): c for c in [conn, *_CONNECTIONS.values()]}.values():
         try:
-            for n in conn_.listAllNetworks():
-                for ip in ET.fromstring(n.XMLDesc()).findall("ip"):
-                    if ip.get("address") and ip.get("netmask"):
-                        used.append(ipaddress.ip_network(f"{ip.get('address')}/{ip.get('netmask')}", strict=False))
-                    elif ip.get("address") and ip.get("prefix"):
-                        used.append(ipaddress.ip_network(f"{ip.get('address')}/{ip.get('prefix')}", strict=False))
-        except (libvirt.libvirtError, ValueError, ET.ParseError):
-            pass
+            for found in each_present(conn_.listAllNetworks(), subnets, libvirt.VIR_ERR_NO_NETWORK):
+                used += found
+        except libvirt.libvirtError:
+            pass  # a connection that broke: the daemon still refuses an overlapping subnet (retried below)
     return used
 
 
@@ -741,35 +827,78 @@ def free_subnet(conn, salt: str = "") -> str:
     raise AlreadyInUse("Every 10.213.x.0/24 subnet is taken: remove some libvirt networks and try again.")
 
 
+#: The lease held while a new network gets its subnet and bridge, and is defined and started.
+#: Both are chosen by looking at what exists (we take a 10.213.x.0/24 that no network uses,
+#: libvirt the first virbrN that no network names), so two sessions doing it at the same moment
+#: could choose the same;
+#: under this lease the second one sees the first one's network and chooses another.
+NETWORK_LEASE = "libvirt-network-addresses"
+
+
+def network_lease(conn):
+    """A context manager that holds :data:`NETWORK_LEASE` on a real host (nothing to hold on the test driver)."""
+    from . import leases
+    if not is_real(conn) or leases.held(NETWORK_LEASE):
+        return nullcontext()   # test:///default is a simulated host of this process alone
+    what = "the choice of a bridge and subnet for a new libvirt network"
+    try:   # held for a second or two: wait quietly at first
+        return leases.acquire(NETWORK_LEASE, what=what, wait=5, progress=None)
+    except leases.LeaseBusy:
+        return leases.acquire(NETWORK_LEASE, what=what, wait=180)
+
+
 def network(conn, base: str, mode: str = "nat", *, persistent: bool = True, start: bool = True):
-    """A session network in ``mode`` (create or reuse); defined+started, or transient."""
+    """A session network in ``mode`` (create or reuse); defined+started, or transient.
+
+    Its subnet is a free 10.213.x.0/24 and its bridge the next free ``virbrN``, chosen
+    under :data:`NETWORK_LEASE` so that two sessions never get the same ones.
+    """
     net_name = name(base)
     try:
         net = conn.networkLookupByName(net_name)
-        if start and not net.isActive():
-            net.create()
-        return net
-    except libvirt.libvirtError:
-        pass
-    last = None
-    for attempt in range(5):  # another session may grab the same subnet at the same time
-        xml = network_xml(net_name, mode, free_subnet(conn, salt=f"{base}{attempt}"))
+    except libvirt.libvirtError as exc:
+        if not vanished(exc, libvirt.VIR_ERR_NO_NETWORK):
+            raise explain(exc, f"look up the network {net_name}", conn.getURI()) from None
+    else:
         try:
-            if not persistent:
-                return conn.networkCreateXML(xml)
-            net = conn.networkDefineXML(xml)
-            if start:
-                try:
-                    net.create()
-                except libvirt.libvirtError:
-                    net.undefine()
-                    raise
-            return net
+            if start and not net.isActive():
+                net.create()
         except libvirt.libvirtError as exc:
-            last = exc
-            if "in use" not in str(exc) and "overlap" not in str(exc):
-                break
+            raise explain(exc, f"start the network {net_name}", conn.getURI()) from None
+        return net
+    last = None
+    with network_lease(conn):
+        for attempt in range(5):  # a program outside the workbook may take the same subnet meanwhile
+            xml = network_xml(net_name, mode, free_subnet(conn, salt=f"{base}{attempt}"))
+            try:
+                if not persistent:
+                    return conn.networkCreateXML(xml)
+                net = conn.networkDefineXML(xml)
+                if start:
+                    try:
+                        net.create()
+                    except libvirt.libvirtError:
+                        net.undefine()
+                        raise
+                return net
+            except libvirt.libvirtError as exc:
+                last = exc
+                if "in use" not in str(exc) and "overlap" not in str(exc):
+                    break
     raise explain(last, f"create the network {net_name}", conn.getURI())
+
+
+def networks(conn, *, session_only: bool = True) -> list:
+    """``listAllNetworks()``: this session's networks (every network with ``session_only=False``)."""
+    return [n for n in conn.listAllNetworks(0) if mine(n) or not session_only]
+
+
+def network_rows(conn, names: list[str] | None = None, *, session_only: bool = True) -> list[dict]:
+    """:func:`network_summary` of each network (those named in ``names``, else this session's, or
+    every one with ``session_only=False``), leaving out one that its session removes meanwhile."""
+    nets = [n for n in networks(conn, session_only=session_only and names is None)
+            if names is None or n.name() in names]
+    return each_present(nets, network_summary, libvirt.VIR_ERR_NO_NETWORK)
 
 
 def network_summary(net) -> dict:
@@ -839,7 +968,8 @@ def check_isolated_network(xml: str, conn=None) -> bool:
         return False
     conn = conn or connect()
     try:
-        net = conn.networkCreateXML(xml)
+        with network_lease(conn):   # libvirt chooses its bridge (virbrN): not at the same moment as another session
+            net = conn.networkCreateXML(xml)
     except libvirt.libvirtError as exc:
         verdict(False, "libvirt accepts and starts the network", _first_line(exc.get_error_message()))
         return False
@@ -904,30 +1034,35 @@ def volume(pool_, base: str, capacity_mib: int = 256, fmt: str = "qcow2"):
 POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
 
 
-def pool_rows(conn) -> list[dict]:
-    """Every pool with its state and sizes (the chapter's loop over ``listAllStoragePools``)."""
-    rows = []
-    for p in conn.listAllStoragePools(0):
+def pool_rows(conn, *, session_only: bool = True) -> list[dict]:
+    """Pools with their state and sizes (the chapter's loop over ``listAllStoragePools``).
+
+    This session's pools, or every pool with ``session_only=False``; a pool that
+    another session removes while we read it is left out.
+    """
+    def row(p):
         st, cap, alloc, avail = p.info()
-        rows.append({"name": p.name(), "state": POOL_STATES.get(st, st),
-                     "volumes": p.numOfVolumes() if p.isActive() else "-",
-                     "capacity (GiB)": round(cap / 2**30, 2), "allocation (GiB)": round(alloc / 2**30, 2),
-                     "available (GiB)": round(avail / 2**30, 2)})
-    return rows
+        return {"name": p.name(), "state": POOL_STATES.get(st, st),
+                "volumes": p.numOfVolumes() if p.isActive() else "-",
+                "capacity (GiB)": round(cap / 2**30, 2), "allocation (GiB)": round(alloc / 2**30, 2),
+                "available (GiB)": round(avail / 2**30, 2)}
+
+    pools = [p for p in conn.listAllStoragePools(0) if mine(p) or not session_only]
+    return each_present(pools, row, libvirt.VIR_ERR_NO_STORAGE_POOL)
 
 
 def volume_rows(pool_) -> list[dict]:
     """Every volume of a pool: capacity (what the guest sees) and allocation (what the host spends)."""
-    rows = []
-    pool_.refresh(0)
-    for vol_name in pool_.listVolumes():
+    def row(vol_name):
         v = pool_.storageVolLookupByName(vol_name)
         kind, cap, alloc = v.info()
         fmt = ET.fromstring(v.XMLDesc(0)).find("target/format")
-        rows.append({"name": vol_name, "format": fmt.get("type") if fmt is not None else "?",
-                     "capacity (MiB)": round(cap / 2**20, 1), "allocation (MiB)": round(alloc / 2**20, 2),
-                     "path": v.path()})
-    return rows
+        return {"name": vol_name, "format": fmt.get("type") if fmt is not None else "?",
+                "capacity (MiB)": round(cap / 2**20, 1), "allocation (MiB)": round(alloc / 2**20, 2),
+                "path": v.path()}
+
+    pool_.refresh(0)
+    return each_present(pool_.listVolumes(), row, libvirt.VIR_ERR_NO_STORAGE_VOL)
 
 
 def remove_pool(p) -> list[str]:

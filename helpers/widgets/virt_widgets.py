@@ -9,6 +9,9 @@
   from code.  Headless, it shows a static HTML copy of its state.
 * :func:`plot_volumes`, :func:`plot_pools` -- capacity versus allocation.
 * :func:`plot_networks` -- the session's virtual networks and the guests on them.
+
+They show this session's objects (by name), and leave out one that another session removes
+while they read it (see :func:`helpers.virt.each_present`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import ipywidgets as w
+import libvirt
 
 from .. import virt
 from ..errors import WorkbookError
@@ -270,11 +274,11 @@ def plot_volumes(pool, ax=None):
     return ax
 
 
-def plot_pools(conn, ax=None):
-    """Capacity, allocation and free space of every pool (GiB)."""
+def plot_pools(conn, ax=None, *, session_only: bool = True):
+    """Capacity, allocation and free space of this session's running pools (every pool's with ``session_only=False``), GiB."""
     import matplotlib.pyplot as plt
 
-    rows = [r for r in virt.pool_rows(conn) if r["state"] == "running"]
+    rows = [r for r in virt.pool_rows(conn, session_only=session_only) if r["state"] == "running"]
     ax = ax or plt.subplots(figsize=(9, 0.6 * max(len(rows), 1) + 1.6))[1]
     ys = list(range(len(rows)))
     ax.barh(ys, [r["allocation (GiB)"] for r in rows], color="#cf222e", label="allocation")
@@ -291,30 +295,33 @@ def plot_pools(conn, ax=None):
 # --------------------------------------------------------------------------- network view
 
 def _attachments(conn) -> dict[str, list[str]]:
+    """Network name -> this session's domains with a card on it (from each domain's XML)."""
+    def cards(d):
+        root = ET.fromstring(d.XMLDesc(0))
+        return [(src.get("network"), d.name()) for src in root.findall("devices/interface/source")
+                if src.get("network")]
+
     found: dict[str, list[str]] = {}
-    for d in conn.listAllDomains(0):
-        try:
-            root = ET.fromstring(d.XMLDesc(0))
-        except Exception:
-            continue
-        for iface in root.findall("devices/interface"):
-            src = iface.find("source")
-            if src is not None and src.get("network"):
-                found.setdefault(src.get("network"), []).append(d.name())
+    doms = [d for d in conn.listAllDomains(0) if virt.mine(d)]
+    for pairs in virt.each_present(doms, cards, libvirt.VIR_ERR_NO_DOMAIN):
+        for net_name, dom_name in pairs:
+            found.setdefault(net_name, []).append(dom_name)
     return found
 
 
 def plot_networks(conn, names: list[str] | None = None, ax=None):
-    """Each network as a virtual switch (mode, bridge, subnet) with the guests plugged into it."""
+    """Each network as a virtual switch (mode, bridge, subnet) with the guests plugged into it.
+
+    ``names`` chooses the networks; by default, this session's.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    nets = [n for n in conn.listAllNetworks(0) if names is None or n.name() in names]
+    summaries = virt.network_rows(conn, names)
     attached = _attachments(conn)
-    ax = ax or plt.subplots(figsize=(10, 1.6 + 1.4 * max(len(nets), 1)))[1]
+    ax = ax or plt.subplots(figsize=(10, 1.6 + 1.4 * max(len(summaries), 1)))[1]
     mode_color = {"nat": "#0969da", "route": "#1a7f37", "isolated": "#8250df", "bridge": "#bf8700"}
-    for row, n in enumerate(nets):
-        s = virt.network_summary(n)
+    for row, s in enumerate(summaries):
         y = -row * 1.4
         color = mode_color.get(s["mode"], "#6e7781")
         ax.add_patch(FancyBboxPatch((0, y - 0.4), 4.2, 0.8, boxstyle="round,pad=0.05", fc="white", ec=color, lw=2))
@@ -331,7 +338,7 @@ def plot_networks(conn, names: list[str] | None = None, ax=None):
                         fontsize=7.5, arrowprops=dict(arrowstyle="-", color="#24292f"),
                         bbox=dict(boxstyle="round", fc="#f6f8fa", ec="#24292f"))
     ax.set_xlim(-0.3, 7.5)
-    ax.set_ylim(-1.4 * max(len(nets), 1) + 0.2, 0.8)
+    ax.set_ylim(-1.4 * max(len(summaries), 1) + 0.2, 0.8)
     ax.axis("off")
     ax.set_title(f"Virtual networks (switches) on {conn.getURI()} and the guests attached to them")
     ax.figure.tight_layout()
@@ -354,7 +361,7 @@ def table_html(headers: list[str], rows: list[list], code_columns: tuple[int, ..
 
 
 def network_table_html(conn, names: list[str] | None = None) -> str:
-    """``virsh net-list --all`` as an HTML table, with mode and addresses."""
-    rows = [virt.network_summary(n) for n in conn.listAllNetworks(0) if names is None or n.name() in names]
+    """``virsh net-list --all`` as an HTML table, with mode and addresses (``names``, else this session's networks)."""
+    rows = virt.network_rows(conn, names)
     keys = ["name", "active", "persistent", "mode", "bridge", "address"]
     return table_html(keys, [[r[k] for k in keys] for r in rows])
