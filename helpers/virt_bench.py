@@ -240,7 +240,11 @@ class Comparison:
 
 def _workload_script() -> Path:
     path = Path(tempfile.gettempdir()) / f"wb-workload-{os.getuid()}.sh"
-    path.write_text(guest_mod.WORKLOAD)
+    # Another kernel of this user may be running the script right now: write a new file
+    # and rename it over the old one, so that nobody ever reads a half-written script.
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(guest_mod.WORKLOAD)
+    os.replace(tmp.name, path)
     return path
 
 

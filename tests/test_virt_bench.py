@@ -66,3 +66,25 @@ def test_taxonomy_check_rejects_non_dict():
     from helpers.errors import WorkbookError
     with pytest.raises(WorkbookError, match="expects a dict"):
         vb.check_taxonomy("emulation")
+
+
+def test_workload_script_is_replaced_whole_while_another_kernel_reads_it():
+    import threading
+
+    from helpers import guest
+    path = vb._workload_script()
+    seen, stop = set(), threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            seen.add(path.read_text())          # a kernel running the script at this moment
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for _ in range(200):
+            vb._workload_script()               # another kernel writes it again
+    finally:
+        stop.set()
+        t.join()
+    assert seen == {guest.WORKLOAD}             # never empty, never half-written
+    assert not list(path.parent.glob(f".{path.name}.*"))
