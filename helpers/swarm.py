@@ -31,6 +31,7 @@ from pathlib import Path
 from . import docker_engine, leases, session
 from .cleanup import Cleaner
 from .errors import WorkbookError, wait_for
+from .verdict import Verdict
 
 #: A tiny HTTP service: answers with its version and the replica (container) that served it.
 SERVER = (
@@ -429,30 +430,30 @@ CLEANER = Cleaner("swarm", _owners, _leftovers, _remove)
 
 # --- exercise -------------------------------------------------------------------------
 
-def check_scaled(service, replicas_wanted: int = 4) -> bool:
+def check_scaled(service, replicas_wanted: int = 4) -> Verdict:
     """Exercise check: the service wants ``replicas_wanted`` replicas, all run and all answer."""
     import requests
 
-    lines: list[tuple[bool, str]] = []
+    v = Verdict(f"Exercise: {replicas_wanted} replicas of {getattr(service, 'name', service)}")
     try:
+        service.reload()
         desired, running = replicas(service)
-    except Exception as exc:  # removed service, daemon gone...
-        print(f"✘ Cannot read the service: {exc}")
-        return False
-    lines.append((desired == replicas_wanted, f"The service asks for {desired} replica(s) (wanted: {replicas_wanted})."))
-    if desired == replicas_wanted:
-        try:
-            wait_converged(service, timeout=30)
-            urls = wait_ready(service, timeout=30)
-            answers = {requests.get(u, timeout=3).json()["replica"] for u in urls}
-            ok = len(answers) == replicas_wanted or (len(urls) == 1 and routing_mesh_available())
-            lines.append((ok, f"{len(answers)} different replicas answered over HTTP."))
-        except WorkbookError as exc:
-            lines.append((False, f"Not every replica runs and answers: {exc}"))
-    else:
-        lines.append((False, "Change the number of replicas with swarm.scale(service, N)."))
-    for ok, text in lines:
-        print(f"  {'✔' if ok else '✘'} {text}")
-    passed = all(ok for ok, _ in lines)
-    print("PASSED: well done." if passed else "NOT YET: fix what is marked ✘ and run the check again.")
-    return passed
+    except Exception:  # removed service, daemon gone...
+        return v.not_attempted("The service cannot be read any more (was it removed?).",
+                               hint="Run the cells above again to re-create `web`, then scale it.")
+    if desired != replicas_wanted:
+        v.fail(f"The service asks for {desired} replica(s) (wanted: {replicas_wanted}).",
+               hint=f"Change the desired count with swarm.scale(web, {replicas_wanted}) "
+                    f"(docker service scale {service.name}={replicas_wanted}).")
+        return v
+    v.ok(f"The service asks for {desired} replicas.")
+    try:
+        wait_converged(service, timeout=30)
+        urls = wait_ready(service, timeout=30)
+        answers = {requests.get(u, timeout=3).json()["replica"] for u in urls}
+        ok = len(answers) == replicas_wanted or (len(urls) == 1 and routing_mesh_available())
+        v.add(ok, f"{len(answers)} different replicas answered over HTTP.",
+              hint="Wait for the new tasks to start, then run the check again.")
+    except WorkbookError as exc:
+        v.fail(f"Not every replica runs and answers: {exc}")
+    return v

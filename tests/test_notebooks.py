@@ -52,8 +52,21 @@ def _run(path, sid, env, timeout, delay):
     time.sleep(delay)
     started = time.monotonic()
     with Watcher(sid) as watch:
-        execute(path, sid, env, cell_timeout=timeout)
-    return (started, time.monotonic()), sorted(watch.seen)
+        nb = execute(path, sid, env, cell_timeout=timeout)
+    return (started, time.monotonic()), sorted(watch.seen), failing_checks(nb)
+
+
+def failing_checks(nb) -> list[str]:
+    """Check cells (tagged ``check``) whose verdict does not pass with the committed solution."""
+    from test_exercises import verdicts
+
+    bad = []
+    for cell in nb.cells:
+        if "check" in cell.metadata.get("tags", []):
+            found = verdicts(cell)
+            if not found or not all(v["passed"] for v in found):
+                bad.append(f"cell {cell.get('id')}: " + (" / ".join(v["text"] for v in found) or "no verdict"))
+    return bad
 
 
 @pytest.mark.notebook
@@ -69,6 +82,7 @@ def test_notebook_runs_in_two_sessions_at_once_and_leaves_nothing(path, env, tim
         if isinstance(result, BaseException):
             raise result
     t0 = results[0][0][0]
-    for sid, ((start, end), wildcards) in zip(sids, results):
+    for sid, ((start, end), wildcards, bad_checks) in zip(sids, results):
         print(f"{path.stem} session {sid}: ran from {start - t0:.1f} s to {end - t0:.1f} s ({end - start:.1f} s)")
         assert not wildcards, f"session {sid} listened on every interface: {wildcards}"
+        assert not bad_checks, f"session {sid}: a committed solution does not pass its check: {bad_checks}"

@@ -66,10 +66,10 @@ def test_unknown_service_is_one_sentence():
         swarm.get_service("wb-nosuch-service")
 
 
-def test_check_scaled_passes_and_fails(service, capsys):
+def test_check_scaled_passes_and_fails(service):
     swarm.scale(service, 2)
-    assert not swarm.check_scaled(service, 3)
-    assert "NOT YET" in capsys.readouterr().out
+    verdict = swarm.check_scaled(service, 3)
+    assert not verdict and "NOT YET" in str(verdict) and "swarm.scale(web, 3)" in str(verdict)
     swarm.scale(service, 3)
     assert swarm.check_scaled(service, 3)
     swarm.scale(service, 1)

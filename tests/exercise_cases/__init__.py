@@ -1,0 +1,22 @@
+"""Wrong answers for every exercise, one module per notebook (``nb05.py`` for notebook 05).
+
+Each module defines ``CASES``: for each exercise, keyed by the id of its cell tagged
+``solution``, the ``starter`` a student finds (the student edition's cell) and the
+``wrong`` answers a student would really write, each with a piece of the hint the
+check must give for that mistake::
+
+    CASES = {
+        "75d56294": {
+            "starter": "def put_step(app):\\n    pass  # your code here",
+            "starter_hint": "not attempted",
+            "wrong": [
+                ("<code that forgets the 404>", "404"),
+                ("<code that answers 200 to a bad body>", "400"),
+            ],
+        },
+    }
+
+``tests/test_exercises.py`` runs the notebook up to that cell, then the starter and
+each wrong answer followed by the exercise's check cells (tagged ``check``), then the
+real solution and its checks, then the rest of the notebook.
+"""
