@@ -17,8 +17,16 @@ notebook can print or plot:
   or without ``.dockerignore``.
 * :func:`layers`, :func:`plot_layers` -- the layer view (``docker history``).
 * :func:`save`, :func:`load` -- ``docker save -o`` / ``docker load -i``.
-* :func:`start_registry`, :func:`push`, :func:`pull`, :func:`untag`,
+* :func:`start_registry`, :func:`push`, :func:`pull`, :func:`tag`,
   :func:`catalog` -- a private registry on ``localhost:5000``.
+
+Names: image tags, like container names, are engine-wide, so every image a
+lesson makes is called ``wb-<session>-<name>[:tag]``
+(:func:`helpers.session.resource_name`), and so is every container; an image
+pushed to the registry keeps that name (``localhost:5000/wb-<session>-name``).
+Ports: every published port is bound to 127.0.0.1 only.  The registry's host
+port 5000 exists once per machine: a session takes it through a lease
+(:mod:`helpers.leases`), and a second session gets a free port instead.
 """
 
 from __future__ import annotations
@@ -26,12 +34,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import docker_engine, session
+from . import docker_engine, leases, session
 from .docker_storage import workdir
 from .errors import AlreadyInUse, NotFound, WorkbookError, wait_for
 
@@ -257,14 +265,16 @@ def time_builds(path, tag: str, *, dockerfile: str | None = None, buildargs: dic
     return {"cold": cold, "cached": cached}
 
 
-def instruction_order_builds(context, *, tag: str = "cache-order") -> dict[str, BuildResult]:
+def instruction_order_builds(context, *, tag: str | None = None) -> dict[str, BuildResult]:
     """Measure what an edit of ``www`` costs with the slow step after or before ``COPY www``.
 
     ``context`` is a scratch copy of the ``cache-order`` example (``context_copy``),
     whose ``www/index.html`` this function edits. Both Dockerfiles are built cold
     (``--no-cache``), the page is edited, and both are built again with the cache.
-    Returns the four builds, in the order they are best plotted.
+    The images are ``TAG:copy-first`` and ``TAG:run-first`` (``TAG`` defaults to
+    ``wb-<session>-cache-order``). Returns the four builds, in the order they are best plotted.
     """
+    tag = tag or session.resource_name("cache-order")
     context = Path(context)
     page = context / "www" / "index.html"
     if not page.is_file():
@@ -272,7 +282,9 @@ def instruction_order_builds(context, *, tag: str = "cache-order") -> dict[str, 
     files = {"COPY first": "Dockerfile.copy-first", "RUN first": "Dockerfile.run-first"}
     cold = {order: build(context, f"{tag}:{order.split()[0].lower()}-first", dockerfile=f, nocache=True)
             for order, f in files.items()}
-    page.write_text(page.read_text() + "<p>edited</p>\n")
+    # The build cache is engine-wide: an edit another notebook made in the same
+    # way would be found in it.  A unique edit is a real edit.
+    page.write_text(page.read_text() + f"<p>edited ({uuid.uuid4().hex[:8]})</p>\n")
     edited = {order: build(context, f"{tag}:{order.split()[0].lower()}-first", dockerfile=f)
               for order, f in files.items()}
     return {f"{order}\n{when}": result[order] for order in files
@@ -464,10 +476,36 @@ def load(path) -> list[str]:
 
 # --- a private registry ----------------------------------------------------------------
 
+#: The host port the chapter gives the registry (``docker run -p 5000:5000 registry:2``).
+REGISTRY_PORT = 5000
+#: Published ports listen on the loopback address only: a laptop on a café's Wi-Fi must
+#: not offer its registry (or any lesson's server) to the whole network.
+LOOPBACK = "127.0.0.1"
+REGISTRY_ROLE = "registry"
+
+
+def port_lease(port: int) -> str:
+    """The lease's name for host port ``port`` (``host-port-5000``)."""
+    return f"host-port-{port}"
+
+
+def _port_what(port: int) -> str:
+    return f"host port {port}" + (" (the registry port the chapter uses)" if port == REGISTRY_PORT else "")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 @dataclass
 class Registry:
+    """A running registry: its container, the host port (on 127.0.0.1), and the lease on that port."""
+
     container: object
     port: int
+    lease: object | None = field(default=None, repr=False)
+    #: Why the registry is not on the port that was asked for ("" when it is).
+    note: str = ""
 
     @property
     def address(self) -> str:
@@ -475,17 +513,24 @@ class Registry:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def command(self) -> str:
+        """The ``docker run`` line that starts this registry, with its real name and port."""
+        return f"docker run -d -p {LOOPBACK}:{self.port}:5000 --name {self.container.name} registry:2"
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    def remove(self) -> None:
+        """``docker rm -f -v REGISTRY``: the registry and its storage go, and the port's lease is given back."""
+        import docker.errors
+
         try:
-            s.bind(("0.0.0.0", port))
-            return True
-        except OSError:
-            return False
+            self.container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
 
 def _registry_port(container) -> int | None:
@@ -495,43 +540,113 @@ def _registry_port(container) -> int | None:
     return None
 
 
-def start_registry(port: int | None = 5000, *, name: str = "registry", fallback_to_free_port: bool = True,
-                   timeout: float = 30) -> Registry:
-    """``docker run -d -p PORT:5000 --name registry registry:2``, then wait until it answers.
-
-    Reuses this session's running registry.  When host port ``port`` is taken,
-    uses a free port instead (``fallback_to_free_port``) or raises one sentence.
-    """
+def _session_registries() -> list:
+    """This session's running registries (containers), skipping one that vanished meanwhile."""
     import docker.errors
-    import requests
 
     cli = docker_engine.client()
-    for c in cli.containers.list(filters=docker_engine.session_filter()):
-        if c.labels.get("org.cloud-workbook.role") == "registry" and c.status == "running":
-            reg = Registry(c, _registry_port(c))
-            if port is None or reg.port == port or fallback_to_free_port:
-                return reg
+    flt = docker_engine.session_filter()
+    flt["label"].append(f"org.cloud-workbook.role={REGISTRY_ROLE}")
+    found = []
+    for summary in cli.api.containers(filters=flt):
+        try:
+            found.append(cli.containers.get(summary["Id"]))
+        except docker.errors.NotFound:
+            continue
+    return found
+
+
+def _remove_named(name: str) -> None:
+    """Remove this session's container ``name`` if there is one (a failed start leaves it created)."""
+    import docker.errors
+
     try:
-        other = cli.containers.get(name)
-        if _ours(other.labels):
-            other.remove(force=True, v=True)
-        else:
-            name = session.resource_name(name)
+        old = docker_engine.client().containers.get(name)
+    except docker.errors.NotFound:
+        return
+    if not _ours(old.labels):
+        raise AlreadyInUse(f"A container named {name!r} exists and was not created by this notebook: "
+                           f"choose another name.")
+    try:
+        old.remove(force=True, v=True)
     except docker.errors.NotFound:
         pass
-    chosen = port
-    if port is not None and not _port_free(port):
-        if not fallback_to_free_port:
-            raise AlreadyInUse(f"Host port {port} is already taken (another registry or service listens there): "
-                               f"stop it, or start the registry on another port (port=None picks a free one).")
-        print(f"Host port {port} is taken on this machine, so the registry gets a free port instead.")
-        chosen = None
-    from .servers import free_port
-    chosen = chosen or free_port("0.0.0.0")
-    container = docker_engine.run("registry:2", detach=True, name=name, ports={"5000/tcp": chosen}, quiet=True,
-                                  labels={"org.cloud-workbook.role": "registry"},
-                                  mounts=[_anon("/var/lib/registry")])
-    reg = Registry(container, chosen)
+
+
+def _run_registry(name: str, host_port: int | None):
+    """``docker run -d -p 127.0.0.1:PORT:5000 --name NAME registry:2`` (``PORT`` None: Docker picks a free one)."""
+    binding = (LOOPBACK, host_port) if host_port else (LOOPBACK,)
+    try:
+        container = docker_engine.run("registry:2", detach=True, name=name, ports={"5000/tcp": binding},
+                                      quiet=True, labels={"org.cloud-workbook.role": REGISTRY_ROLE},
+                                      mounts=[_anon("/var/lib/registry")])
+    except WorkbookError:
+        _remove_named(name)  # created, but not started: do not keep the name taken
+        raise
+    container.reload()
+    return container
+
+
+def start_registry(port: int | None = REGISTRY_PORT, *, name: str | None = None,
+                   fallback_to_free_port: bool = True, wait: float = 0, timeout: float = 30) -> Registry:
+    """``docker run -d -p 127.0.0.1:PORT:5000 --name wb-<session>-registry registry:2``, then wait until it answers.
+
+    Reuses this session's running registry.  Host port ``port`` is taken
+    through the lease ``host-port-PORT`` (waiting up to ``wait`` seconds):
+    when another live session holds it, or a program outside the workbook
+    listens there, the registry gets a free port instead
+    (``fallback_to_free_port``, with one printed sentence saying why) or one
+    sentence is raised.  ``port=None`` lets Docker pick a free port.
+    :meth:`Registry.remove` removes the registry and gives the lease back
+    (``helpers.cleanup()`` does both anyway).
+    """
+    import requests
+
+    name = name or session.resource_name("registry")
+    for container in _session_registries():
+        reg = Registry(container, _registry_port(container))
+        if port is None or reg.port == port or fallback_to_free_port:
+            reg.lease = leases.held(port_lease(reg.port))
+            return reg
+    _remove_named(name)  # a stopped registry of this session: start afresh
+    lease, note, host_port = None, "", None
+    if port is not None:
+        try:
+            lease = leases.acquire(port_lease(port), what=_port_what(port), wait=wait,
+                                   progress=print if wait else None)
+            host_port = port
+        except leases.LeaseBusy:
+            who = ", ".join(leases.describe(h) for h in leases.holders(port_lease(port))) or "another session"
+            if not fallback_to_free_port:
+                raise AlreadyInUse(f"{_capital(_port_what(port))} is held by {who}: "
+                                   f"let that notebook finish, or start the registry on another port "
+                                   f"(port=None picks a free one).") from None
+            note = f"{_capital(_port_what(port))} is held by {who}, so this registry"
+    try:
+        try:
+            container = _run_registry(name, host_port)
+        except WorkbookError as exc:
+            if host_port is None or "port is already in use" not in str(exc):
+                raise
+            # The lease was free, but a program outside the workbook listens on the port.
+            if lease is not None:
+                lease.release()
+                lease = None
+            if not fallback_to_free_port:
+                raise AlreadyInUse(f"Host port {port} is already taken (another registry or service listens "
+                                   f"there): stop it, or start the registry on another port (port=None picks "
+                                   f"a free one).") from None
+            note = (f"{_capital(_port_what(port))} is in use by a program that holds no workbook lease, "
+                    f"so this registry")
+            container = _run_registry(name, None)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+    reg = Registry(container, _registry_port(container), lease)
+    if note:
+        reg.note = f"{note} listens on the free port {LOOPBACK}:{reg.port} instead."
+        print(reg.note)
     wait_for(lambda: requests.get(reg.url + "/v2/", timeout=2).status_code == 200, timeout=timeout,
              what=f"the registry to answer on {reg.address}", interval=0.2)
     return reg

@@ -5,15 +5,18 @@ the image, runs it with container port 5000 published on a free host port
 and sends it an HTTP request.  The verdict says, case by case, what passes
 and what to fix (build error, too big, nothing answering, answering on the
 wrong port or only inside the container), without giving the solution away.
+The image is tagged ``wb-<session>-exercise-web`` and the port is published
+on 127.0.0.1 only, so two notebooks checking at once never meet.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 from . import docker_engine, session
-from .docker_images import build
+from .docker_images import LOOPBACK, build
 from .docker_storage import workdir
 from .errors import WorkbookError
 from .storage_checks import Verdict
@@ -50,10 +53,12 @@ def _http_answer(port: int, timeout: float) -> tuple[bool, str]:
 
 
 def check_small_web_image(context, *, max_mb: float = 200, port: int = 5000, timeout: float = 20,
-                          tag: str = "exercise-web") -> Verdict:
-    """Does the Dockerfile in ``context`` build an image under ``max_mb`` MB that answers HTTP on ``port``?"""
-    from .servers import free_port
+                          tag: str | None = None) -> Verdict:
+    """Does the Dockerfile in ``context`` build an image under ``max_mb`` MB that answers HTTP on ``port``?
 
+    The image is tagged ``tag`` (default ``wb-<session>-exercise-web``).
+    """
+    tag = tag or session.resource_name("exercise-web")
     context = Path(context)
     lines: list[str] = []
     try:
@@ -72,14 +77,18 @@ def check_small_web_image(context, *, max_mb: float = 200, port: int = 5000, tim
     if f"{port}/tcp" not in exposed:
         lines.append(f"(Hint: the image does not declare EXPOSE {port}; it still works with -p, but EXPOSE "
                      f"documents the port and lets -P publish it.)")
-    host_port = free_port()
-    container = docker_engine.run(image.id, detach=True, ports={f"{port}/tcp": host_port}, quiet=True)
+    # -p 127.0.0.1::PORT: Docker picks a free host port on the loopback address.
+    container = docker_engine.run(image.id, detach=True, ports={f"{port}/tcp": (LOOPBACK,)}, quiet=True,
+                                  name=session.resource_name(f"check-web-{uuid.uuid4().hex[:6]}"))
     try:
-        ok, how = _http_answer(host_port, timeout)
+        container.reload()
+        bindings = (container.ports or {}).get(f"{port}/tcp") or []
+        host_port = int(bindings[0]["HostPort"]) if bindings else None  # none once the container has stopped
+        ok, how = _http_answer(host_port, timeout) if host_port else (False, "")
         container.reload()
         if ok:
-            lines.append(f"A container from it answered {how} on container port {port} (published on host "
-                         f"port {host_port}).")
+            lines.append(f"A container from it answered {how} on container port {port} (published on "
+                         f"{LOOPBACK}:{host_port} of the host).")
         elif container.status != "running":
             code = container.attrs.get("State", {}).get("ExitCode")
             tail = container.logs(tail=2).decode(errors="replace").strip().splitlines()

@@ -1,10 +1,17 @@
 """docker_images against the real Docker engine."""
 
+import os
+import subprocess
+import sys
+import uuid
+
 import pytest
 
 import helpers
-from helpers import docker_engine, docker_images as di, docker_storage as ds, session
+from helpers import docker_engine, docker_images as di, docker_storage as ds, leases, session
 from helpers.errors import AlreadyInUse, NotFound, WorkbookError
+
+R = session.resource_name  # every image and container of a test is named like a notebook's
 
 pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
 
@@ -24,23 +31,23 @@ def test_engine_storage_and_pull_error():
 
 
 def test_build_labels_tags_and_cache():
-    first = di.build(di.example("labels"), ["wbtest/labels:1.0", "wbtest/labels:latest"], nocache=True)
+    first = di.build(di.example("labels"), [R("labels:1.0"), R("labels:latest")], nocache=True)
     assert first.image.labels["version"] == "1.0"
     assert first.image.labels[session.SESSION_LABEL] == session.SESSION_ID
-    assert {r["tag"] for r in di.image_rows(["wbtest/labels"])} == {"1.0", "latest"}
-    again = di.build(di.example("labels"), "wbtest/labels:1.0")
+    assert {r["tag"] for r in di.image_rows([R("labels")])} == {"1.0", "latest"}
+    again = di.build(di.example("labels"), R("labels:1.0"))
     assert all(again.cached) and again.id == first.id
 
 
 def test_build_errors_are_one_sentence(tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM debian\nRUN exit 3\n")
     with pytest.raises(WorkbookError, match="step 2"):
-        di.build(tmp_path, "wbtest/broken")
+        di.build(tmp_path, R("broken"))
     (tmp_path / "Dockerfile").write_text("FROM debian\nRUNN echo\n")
     with pytest.raises(WorkbookError, match="unknown instruction"):
-        di.build(tmp_path, "wbtest/broken")
+        di.build(tmp_path, R("broken"))
     with pytest.raises(NotFound):
-        di.build(tmp_path / "nowhere", "wbtest/broken")
+        di.build(tmp_path / "nowhere", R("broken"))
 
 
 def test_context_size_with_and_without_dockerignore():
@@ -54,7 +61,7 @@ def test_layers_view_commit_and_diff():
     c = docker_engine.run("debian", ["bash", "-c", "echo hi > /x.txt"], detach=True, quiet=True)
     c.wait()
     assert di.diff_rows(c) == ["A /x.txt"]
-    img = di.commit(c, "wbtest/committed", author="me@example.org", message="test")
+    img = di.commit(c, R("committed"), author="me@example.org", message="test")
     assert img.attrs["Author"] == "me@example.org" and img.attrs["Comment"] == "test"
     assert img.labels[session.SESSION_LABEL] == session.SESSION_ID
     rows = di.layers(img)
@@ -66,46 +73,124 @@ def test_layers_view_commit_and_diff():
 
 
 def test_env_arg_and_add(tmp_path):
-    built = di.build(di.example("env-arg"), "wbtest/env", buildargs={"VERSION": "9"})
-    out = ds.sh("cat /build-info.txt; echo ${VERSION:-unset}", image="wbtest/env")
+    built = di.build(di.example("env-arg"), R("env"), buildargs={"VERSION": "9"})
+    out = ds.sh("cat /build-info.txt; echo ${VERSION:-unset}", image=R("env"))
     assert "VERSION=9" in out and out.strip().endswith("unset")
     ctx = di.add_context()
     server = di.serve_file(ctx / "site.tar")
     try:
-        di.build(ctx, "wbtest/add", buildargs={"SOURCE_URL": server.file_url})
+        di.build(ctx, R("add"), buildargs={"SOURCE_URL": server.file_url})
     finally:
         server.stop()
-    assert "index.php" in ds.sh("ls /unpacked/www /last_version", image="wbtest/add")
+    assert "index.php" in ds.sh("ls /unpacked/www /last_version", image=R("add"))
     assert built.image.attrs["Config"]["Env"]
 
 
+def _bindings(container):
+    container.reload()
+    return container.attrs["HostConfig"]["PortBindings"]["5000/tcp"]
+
+
 def test_save_load_and_registry_roundtrip():
-    img = di.build(di.example("labels"), "wbtest/reg").image
-    saved = di.save("wbtest/reg", ds.workdir("t") / "reg.tar")
+    img = di.build(di.example("labels"), R("reg")).image
+    saved = di.save(R("reg"), ds.workdir("t") / "reg.tar")
     assert saved["bytes"] > 1_000_000
-    assert "wbtest/reg:latest" in di.load(saved["file"])
+    assert f"{R('reg')}:latest" in di.load(saved["file"])
     reg = di.start_registry(None)
+    assert reg.container.name == R("registry")
+    assert [b["HostIp"] for b in _bindings(reg.container)] == ["127.0.0.1"]  # never every interface
+    assert reg.command == f"docker run -d -p 127.0.0.1:{reg.port}:5000 --name {R('registry')} registry:2"
     assert di.start_registry(None).port == reg.port  # reused
-    target = f"{reg.address}/wbtest-reg"
-    di.tag("wbtest/reg", target)
+    target = f"{reg.address}/{R('reg')}"  # localhost:PORT: Docker allows plain HTTP on 127.0.0.0/8
+    di.tag(R("reg"), target)
     assert any("digest" in line for line in di.push(target))
-    assert "wbtest-reg" in di.catalog(reg)
+    assert R("reg") in di.catalog(reg)
     di.remove_image(target)
     assert any("Status" in line for line in di.pull(target))
     assert docker_engine.client().images.get(target).id == img.id
     with pytest.raises(NotFound):
-        di.remove_image("wbtest/none-such")
+        di.remove_image(R("none-such"))
+    reg.remove()
+    assert not di._session_registries()
 
 
-def test_registry_port_taken_is_explained():
+@pytest.fixture
+def private_leases(tmp_path, monkeypatch):
+    """A leases folder of the test's own: the lease on port 5000 is taken without touching the machine's."""
+    monkeypatch.setenv("WORKBOOK_LEASES", str(tmp_path))
+    for container in di._session_registries():
+        container.remove(force=True, v=True)
+    return tmp_path
+
+
+HOLDER = """
+import sys
+from helpers import leases
+leases.acquire(sys.argv[1], what="the port", wait=10)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def port_5000_held_by_another_session(private_leases):
+    """A second kernel (another live session) that holds the lease on host port 5000."""
+    sid = uuid.uuid4().hex[:8]
+    env = {**os.environ, "WORKBOOK_SESSION": sid, "WORKBOOK_NOTEBOOK": "12-docker-images.ipynb",
+           "WORKBOOK_NO_ATEXIT_CLEANUP": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, di.port_lease(5000)], env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield sid
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+
+
+def test_a_second_session_gets_a_free_port_and_is_told_who_holds_5000(port_5000_held_by_another_session, capsys):
+    holder = port_5000_held_by_another_session
+    reg = di.start_registry(5000)
+    try:
+        said = capsys.readouterr().out
+        assert reg.port != 5000
+        assert f"Host port 5000 (the registry port the chapter uses) is held by session {holder} (12-docker-images" in said
+        assert f"listens on the free port 127.0.0.1:{reg.port} instead" in said
+        assert [(b["HostIp"], b["HostPort"]) for b in _bindings(reg.container)] == [("127.0.0.1", "")]
+        assert reg.lease is None and leases.held(di.port_lease(5000)) is None
+        assert di.catalog(reg) == {}
+    finally:
+        reg.remove()
+    with pytest.raises(AlreadyInUse, match=f"held by session {holder}"):
+        di.start_registry(5000, fallback_to_free_port=False)
+    assert not di._session_registries()
+
+
+def test_the_registry_takes_port_5000_through_the_lease_and_gives_it_back(private_leases):
+    reg = di.start_registry(5000)
+    try:
+        if reg.port == 5000:  # unless a program outside the workbook holds 5000 on this machine
+            assert reg.lease is not None and leases.held(di.port_lease(5000)) is reg.lease
+            assert [leases.describe(h) for h in leases.holders(di.port_lease(5000))]
+        assert [b["HostIp"] for b in _bindings(reg.container)] == ["127.0.0.1"]
+    finally:
+        reg.remove()
+    assert leases.held(di.port_lease(5000)) is None and not leases.holders(di.port_lease(5000))
+
+
+def test_registry_port_taken_is_explained(private_leases, capsys):
     import socket
     s = socket.socket()
-    s.bind(("0.0.0.0", 0))
+    s.bind(("127.0.0.1", 0))
     s.listen()
     port = s.getsockname()[1]
     try:
         with pytest.raises(AlreadyInUse, match="already taken"):
-            di.start_registry(port, name=session.resource_name("reg2"), fallback_to_free_port=False)
+            di.start_registry(port, name=R("reg2"), fallback_to_free_port=False)
+        assert not leases.holders(di.port_lease(port))  # the lease went back with the failure
+        reg = di.start_registry(port, name=R("reg2"))
+        assert reg.port != port and "holds no workbook lease" in capsys.readouterr().out
+        reg.remove()
     finally:
         s.close()
 
@@ -117,7 +202,8 @@ def test_tasks_service_context_holds_only_the_module():
 
 
 def test_instruction_order_builds_and_plot(tmp_path):
-    order = di.instruction_order_builds(di.context_copy("cache-order"), tag="wbtest/order")
+    order = di.instruction_order_builds(di.context_copy("cache-order"))
+    assert {t for r in order.values() for t in r.tags} == {R("cache-order:copy-first"), R("cache-order:run-first")}
     assert list(order) == ["COPY first\ncold", "COPY first\nwww edited", "RUN first\ncold", "RUN first\nwww edited"]
     assert not any(order["COPY first\ncold"].cached) and not any(order["RUN first\ncold"].cached)
     # COPY first: the edit invalidates the slow RUN after it; RUN first: the slow step comes from the cache.
@@ -133,7 +219,7 @@ def test_instruction_order_builds_and_plot(tmp_path):
 def test_build_from_a_url_context():
     served = di.serve_file(di.context_tar(di.example("labels")))
     try:
-        result = di.build(served.file_url, "wbtest/from-url")
+        result = di.build(served.file_url, R("from-url"))
     finally:
         served.stop()
     assert result.image.labels["version"] == "1.0"

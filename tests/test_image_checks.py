@@ -3,7 +3,7 @@
 import pytest
 
 import helpers
-from helpers import docker_engine, docker_storage as ds, image_checks
+from helpers import docker_engine, docker_storage as ds, image_checks, session
 
 pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
 
@@ -31,7 +31,12 @@ def test_correct_solution_passes():
     ctx = _context("ok", 'EXPOSE 5000\nCMD ["php", "-S", "0.0.0.0:5000", "-t", "/www"]\n')
     verdict = image_checks.check_small_web_image(ctx, max_mb=200)
     assert verdict.passed, verdict
-    assert "answered HTTP 200" in str(verdict)
+    assert "answered HTTP 200" in str(verdict) and "published on 127.0.0.1:" in str(verdict)
+    image = docker_engine.client().images.get(session.resource_name("exercise-web"))
+    assert image.labels[session.SESSION_LABEL] == session.SESSION_ID
+    # The container it ran is gone again.
+    left = docker_engine.client().api.containers(all=True, filters=docker_engine.session_filter())
+    assert not [c for c in left if "check-web" in c["Names"][0]]
 
 
 def test_build_error_fails():
