@@ -95,7 +95,10 @@ drop_stale_pidfile() {
   fi
 }
 
-if ! timeout 5 docker info >/dev/null 2>&1; then
+# What a refusal says tells a daemon that is down from one that runs but is closed to this user.
+refused() { case "$1" in *"ermission denied"*|*"uthentication"*|*"not authorized"*|*"ccess denied"*) return 0;; esac; return 1; }
+
+if ! docker_why=$(timeout 5 docker info 2>&1 >/dev/null); then
   if [ $IS_ROOT = 1 ]; then
     say "starting the Docker daemon"
     if has_systemd; then systemctl start docker
@@ -108,13 +111,15 @@ if ! timeout 5 docker info >/dev/null 2>&1; then
       setsid --fork dockerd >"$LOGDIR/dockerd.log" 2>&1 < /dev/null
     fi
     wait_for 30 "the Docker daemon" timeout 5 docker info || die "Docker did not start; see $LOGDIR/dockerd.log."
+  elif refused "$docker_why"; then
+    warn "The Docker daemon runs, but you may not talk to it: sudo usermod -aG docker \$USER, then log out and in again."
   else
     warn "The Docker daemon is not running. Start it with: sudo systemctl start docker"
     warn "(and add yourself to the docker group: sudo usermod -aG docker \$USER, then log in again)."
   fi
 fi
 
-if ! timeout 10 virsh -c qemu:///system version >/dev/null 2>&1; then
+if ! virsh_why=$(timeout 10 virsh -c qemu:///system version 2>&1 >/dev/null); then
   if [ $IS_ROOT = 1 ]; then
     say "starting libvirtd"
     if has_systemd; then systemctl start libvirtd
@@ -125,6 +130,9 @@ if ! timeout 10 virsh -c qemu:///system version >/dev/null 2>&1; then
       setsid --fork libvirtd >"$LOGDIR/libvirtd.log" 2>&1 < /dev/null
     fi
     wait_for 30 "libvirtd" timeout 10 virsh -c qemu:///system version || warn "libvirtd did not start; see $LOGDIR/libvirtd.log. The libvirt notebooks will use test:///default."
+  elif refused "$virsh_why"; then
+    warn "libvirtd runs, but you may not manage its guests: sudo usermod -aG libvirt \$USER, then log out and in again."
+    warn "Until then the libvirt notebooks use test:///default."
   else
     warn "libvirtd is not reachable at qemu:///system. Start it with: sudo systemctl start libvirtd"
     warn "(and add yourself to the libvirt group: sudo usermod -aG libvirt \$USER). Until then the libvirt notebooks use test:///default."

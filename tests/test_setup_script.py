@@ -57,3 +57,40 @@ def test_without_root_it_prints_the_one_command_to_run():
     request_cleanup()
     assert "sudo apt-get update && sudo apt-get install -y --no-install-recommends" in result.stderr
     assert "docker.io" in result.stderr and "libvirt-daemon-system" in result.stderr
+
+
+def _ordinary_user_with_everything_installed(tmp_path: Path, docker_says: str, virsh_says: str) -> str:
+    """Run the script as a non-root user on a machine where packages and venv are in place, with
+    ``docker info`` and ``virsh version`` answering as given (exit 1)."""
+    import hashlib
+
+    _shim(tmp_path, "id", 'if [ "$1" = -u ]; then echo 1000; else /usr/bin/id "$@"; fi')
+    _shim(tmp_path, "dpkg-query", 'echo "install ok installed"')
+    _shim(tmp_path, "docker", f'echo "{docker_says}" >&2; exit 1')
+    _shim(tmp_path, "virsh", f'echo "{virsh_says}" >&2; exit 1')
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    _shim(venv / "bin", "python", "exit 0")
+    stamp = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    (venv / ".workbook-stamp").write_text(stamp + "\n")
+    result = _run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_a_running_daemon_closed_to_this_user_is_not_called_stopped(tmp_path):
+    said = _ordinary_user_with_everything_installed(
+        tmp_path,
+        "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+        "error: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied")
+    assert "The Docker daemon runs, but you may not talk to it: sudo usermod -aG docker" in said
+    assert "libvirtd runs, but you may not manage its guests: sudo usermod -aG libvirt" in said
+    assert "not running" not in said and "not reachable" not in said
+
+
+def test_a_stopped_daemon_is_called_stopped(tmp_path):
+    said = _ordinary_user_with_everything_installed(
+        tmp_path, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+        "error: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory")
+    assert "The Docker daemon is not running. Start it with: sudo systemctl start docker" in said
+    assert "libvirtd is not reachable at qemu:///system" in said
