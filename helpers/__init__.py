@@ -13,13 +13,17 @@ from __future__ import annotations
 import atexit
 import os
 
-from . import cleanup, session  # cleanup is callable: helpers.cleanup() removes what this session created
+from . import cleanup, errors, session  # cleanup is callable: helpers.cleanup() removes what this session created
 from .cleanup import leftovers, sweep_dead_sessions
 from .errors import WorkbookError
 from .session import NOTEBOOK, SESSION_ID
 
 __all__ = ["cleanup", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESSION_ID", "NOTEBOOK"]
 __version__ = "0.1.0"
+
+# In a notebook, an error of the workbook, the Docker SDK, requests or libvirt is shown as one
+# sentence (what happened, what to do) plus what the session still holds; %tb shows the rest.
+errors.install_notebook_handler()
 
 if os.environ.get("WORKBOOK_NO_SWEEP") != "1":
     cleanup.start_background_sweep()

@@ -1,0 +1,79 @@
+"""In a notebook, the libraries' own errors read as one sentence, plus what the session still holds."""
+
+from __future__ import annotations
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from helpers import docker_engine
+from notebook_runner import kernel_env, new_session_id
+
+CASES = {
+    "unknown container": ("import docker\ndocker.from_env().containers.get('wb-no-such-box')",
+                          "NotFound", "Docker has no such object"),
+    "name in use": ("import docker, helpers\nfrom helpers import docker_engine as de\n"
+                    "cli = docker.from_env()\nname = helpers.session.resource_name('twin')\n"
+                    "cli.containers.create('debian', 'true', name=name, labels=de.labels())\n"
+                    "cli.containers.create('debian', 'true', name=name, labels=de.labels())",
+                    "APIError", "That name is already taken"),
+    "missing image": ("import docker\ndocker.from_env().containers.run('wb-no-such-image:1', 'true')",
+                      "APIError", "The image is not here and no registry could give it"),
+    "port allocated": ("import docker, socket\nfrom helpers import docker_engine as de\n"
+                       "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); port = s.getsockname()[1]\n"
+                       "docker.from_env().containers.run('debian', 'sleep 5', detach=True, labels=de.labels(),\n"
+                       "    ports={'80/tcp': ('127.0.0.1', port)})",
+                       "APIError", "That host port is already in use"),
+    "daemon down": ("import docker\ndocker.DockerClient(base_url='unix:///tmp/wb-no-daemon.sock').ping()",
+                    "DockerException", "The Docker daemon does not answer"),
+    "nothing listens": ("import requests\nrequests.get('http://127.0.0.1:9/', timeout=2)",
+                        "ConnectionError", "Nothing answers at http://127.0.0.1:9/"),
+    "unknown domain": ("import libvirt\nlibvirt.open('test:///default').lookupByName('wb-no-such-domain')",
+                       "libvirtError", "libvirt has no such domain"),
+}
+
+
+def _run_cells(tmp_path, cells: list[str]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    for cell in nb.cells:
+        cell.metadata["tags"] = ["raises-exception"]
+    path = tmp_path / "99-errors.ipynb"
+    nbformat.write(nb, path)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3")
+    client.execute(env=kernel_env(path, new_session_id()))
+    return nb
+
+
+def _error(cell) -> dict:
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert errors, f"no error output: {cell.outputs}"
+    return errors[0]
+
+
+@pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
+def test_library_errors_are_one_sentence_and_tell_what_is_still_held(tmp_path):
+    from helpers.images import ensure_image
+
+    ensure_image("debian", quiet=True)
+    names = list(CASES)
+    nb = _run_cells(tmp_path, ["import helpers"] + [CASES[n][0] for n in names]
+                    + ["import helpers\nhelpers.cleanup();"])
+    for name, cell in zip(names, nb.cells[1:-1]):
+        err = _error(cell)
+        text = "\n".join(err["traceback"])
+        assert err["ename"] == CASES[name][1], (name, err["ename"])
+        assert CASES[name][2] in text, (name, text)
+        assert "site-packages" not in text and "Traceback" not in text, (name, text)  # no library stack
+        assert "run %tb in a new cell" in text
+    # by the 'name in use' cell, the session held the first container: the sentence says so
+    held = "\n".join(_error(nb.cells[1 + names.index("name in use")])["traceback"])
+    assert "This notebook still holds 1 container" in held and "helpers.cleanup()" in held
+
+
+def test_an_error_that_is_not_ours_keeps_its_traceback(tmp_path):
+    nb = _run_cells(tmp_path, ["import helpers", "1 / 0"])
+    err = _error(nb.cells[1])
+    assert err["ename"] == "ZeroDivisionError" and "run %tb" not in "\n".join(err["traceback"])
