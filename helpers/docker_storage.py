@@ -255,22 +255,29 @@ def prune_session_volumes() -> list[str]:
 
 
 def try_install_plugin(name: str = "vieux/sshfs") -> str:
-    """Try ``docker plugin install --grant-all-permissions NAME`` and return what happened, in words."""
+    """Try ``docker plugin install --grant-all-permissions NAME`` and return what happened, in words.
+
+    A plugin exists once per engine, so the try runs under a lease: two
+    notebooks never install and remove the same plugin at the same time.
+    """
     import docker.errors
 
+    from . import leases
+
     cli = docker_engine.client()
-    try:
-        plugin = cli.plugins.install(name)
-    except docker.errors.APIError as exc:
-        return f"The engine could not install the plugin {name}: {getattr(exc, 'explanation', None) or exc}"
-    except Exception as exc:  # the SDK streams the privileges request and may fail on its own
-        return f"The engine could not install the plugin {name}: {exc}"
-    # It worked (a registry answered): remove it again, it is not the lesson's to keep.
-    try:
-        plugin.disable(force=True)
-        plugin.remove(force=True)
-    except docker.errors.APIError:
-        pass
+    with leases.acquire(f"docker-plugin-{name}", what=f"the Docker plugin {name} (one per engine)", wait=120):
+        try:
+            plugin = cli.plugins.install(name)
+        except docker.errors.APIError as exc:
+            return f"The engine could not install the plugin {name}: {getattr(exc, 'explanation', None) or exc}"
+        except Exception as exc:  # the SDK streams the privileges request and may fail on its own
+            return f"The engine could not install the plugin {name}: {exc}"
+        # It worked (a registry answered): remove it again, it is not the lesson's to keep.
+        try:
+            plugin.disable(force=True)
+            plugin.remove(force=True)
+        except docker.errors.APIError:
+            pass
     return f"The plugin {name} was installed (and removed again): a registry answered."
 
 
