@@ -59,7 +59,8 @@ def jupyter_lab(env: dict[str, str] | None = None):
             path.write_text(json.dumps(value))
         argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                 f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-                f"--LabApp.user_settings_dir={settings_dir}", f"--LabApp.workspaces_dir={tmp}/ws"]
+                f"--LabApp.user_settings_dir={settings_dir}", f"--LabApp.workspaces_dir={tmp}/ws",
+                "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: read the outputs' types
         if os.geteuid() == 0:
             argv.append("--allow-root")
         log = open(Path(tmp) / "lab.log", "w")
@@ -110,10 +111,28 @@ def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
         started = time.monotonic()
 
+        def dismiss_dialogs():
+            # A dialog (kernel choice, a notice) blocks the menus: accept its default, or close it.
+            for _ in range(3):
+                dialog = page.locator(".jp-Dialog")
+                if not dialog.count():
+                    return
+                accept = dialog.locator(".jp-Dialog-button.jp-mod-accept")
+                try:
+                    accept.first.click(timeout=5_000)
+                except Exception:
+                    page.keyboard.press("Escape")
+                page.wait_for_timeout(500)
+
         def run_all():
             for _attempt in range(4):  # the first click can land before the kernel is connected
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                dismiss_dialogs()
+                try:
+                    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=10_000)
+                    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=10_000)
+                except Exception:  # something covered the menu (a dialog that just opened): try again
+                    page.keyboard.press("Escape")
+                    continue
                 try:
                     page.wait_for_function("""() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
                         .some(p => p.innerText.trim() !== '[ ]:' && p.innerText.trim() !== '')""", timeout=15_000)
@@ -155,8 +174,24 @@ def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages
               code_cells: document.querySelectorAll('.jp-Notebook .jp-CodeCell').length,
               unexecuted: [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
                   .filter(p => p.innerText.trim() === '[ ]:').length,
-              errors: [...document.querySelectorAll('[data-mime-type="application/vnd.jupyter.error"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-                  .map(e => e.innerText.slice(0, 300)).filter(t => /Error|Traceback|Exception/.test(t)),
+              // every error output counts (a one-sentence NotFound too), and stderr with a traceback:
+              // read from the notebook's model, where an output still has its output_type
+              errors: (() => {
+                const app = window.jupyterapp, panel = app && app.shell.currentWidget;
+                if (!panel || !panel.content || !panel.content.model) return ['cannot read the notebook model'];
+                const found = [], cells = panel.content.model.cells;
+                for (let i = 0; i < cells.length; i++) {
+                  const cell = cells.get(i);
+                  if (cell.type !== 'code') continue;
+                  for (let j = 0; j < cell.outputs.length; j++) {
+                    const o = cell.outputs.get(j).toJSON();
+                    const text = Array.isArray(o.text) ? o.text.join('') : (o.text || '');
+                    if (o.output_type === 'error') found.push(`cell ${i + 1}: ${o.ename}: ${o.evalue}`.slice(0, 300));
+                    else if (o.name === 'stderr' && /Traceback [(]most recent call last[)]/.test(text))
+                      found.push(`cell ${i + 1}: ${text.slice(0, 300)}`);
+                  }
+                }
+                return found; })(),
               loading_widgets: (text.match(/Loading widget\\.\\.\\./g) || []).length,
               widget_errors: (text.match(/Error displaying widget|Model not found/g) || []).length,
               widgets: document.querySelectorAll('.jupyter-widgets').length,
@@ -170,8 +205,13 @@ def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages
         page.screenshot(path=str(screenshot))
         shots = [str(screenshot)]
         for n in range(2, pages + 1):
+            # Scroll a screen on; stop when nothing of the last cell would be on the page (no blank page).
             moved = page.evaluate(f"""() => {{ const s = document.querySelector('{scroller}');
-                const before = s.scrollTop; s.scrollTop += s.clientHeight - 80; return s.scrollTop > before; }}""")
+                const cells = document.querySelectorAll('.jp-Notebook .jp-Cell');
+                const last = cells[cells.length - 1];
+                const before = s.scrollTop; s.scrollTop += s.clientHeight - 80;
+                const visible = last && last.getBoundingClientRect().bottom > s.getBoundingClientRect().top + 40;
+                return s.scrollTop > before && visible; }}""")
             if not moved:
                 break
             page.wait_for_timeout(300)
