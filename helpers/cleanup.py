@@ -165,18 +165,45 @@ def start_background_sweep() -> None:
 
     The sweep cannot run inside the import itself: cleaners that import
     modules from other threads would wait for the package's import lock.
+    In a notebook, what it removed is said at the end of the cell that
+    imported helpers (not in whichever cell happens to run when it ends).
     """
     import threading
 
+    shell = _ipython()
+
     def run():
         try:
-            _SWEEP["result"] = sweep_dead_sessions()
+            _SWEEP["result"] = sweep_dead_sessions(quiet=shell is not None)
         except Exception as exc:  # housekeeping must never break a notebook
             _SWEEP["error"] = exc
 
     thread = threading.Thread(target=run, name="workbook-sweep", daemon=True)
     _SWEEP["thread"] = thread
     thread.start()
+    if shell is not None:
+        def report(*_args):
+            shell.events.unregister("post_run_cell", report)
+            wait_for_sweep(60)
+            _say_swept(_SWEEP.get("result") or {})
+
+        shell.events.register("post_run_cell", report)
+
+
+def _ipython():
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell if shell is not None and hasattr(shell, "events") else None
+
+
+def _say_swept(swept: dict[str, list[str]]) -> None:
+    if swept:
+        total = sum(len(v) for v in swept.values())
+        print(f"Removed {total} resource(s) left by {len(swept)} earlier session(s) that ended "
+              f"without cleaning up: " + ", ".join(r for v in swept.values() for r in v))
 
 
 def wait_for_sweep(timeout: float = 120) -> None:
@@ -201,10 +228,8 @@ def sweep_dead_sessions(*, quiet: bool = False) -> dict[str, list[str]]:
         session.forget(sid)
         if removed:
             swept[sid] = removed
-    if swept and not quiet:
-        total = sum(len(v) for v in swept.values())
-        print(f"Removed {total} resource(s) left by {len(swept)} earlier session(s) that ended "
-              f"without cleaning up: " + ", ".join(r for v in swept.values() for r in v))
+    if not quiet:
+        _say_swept(swept)
     return swept
 
 

@@ -154,8 +154,12 @@ def test_a_notebook_killed_midway_leaves_nothing_once_a_fresh_kernel_runs_it(tmp
         km.cleanup_resources()
     assert not session.is_alive(dead_sid)
 
-    execute(path, new_session_id())  # the fresh kernel's `import helpers` sweeps the dead one
+    nb = execute(path, new_session_id())  # the fresh kernel's `import helpers` sweeps the dead one
     assert cleanup.leftovers(dead_sid) == []
+    # ...and says so under the cell that imported helpers, not in a later one
+    said = ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
+    assert "earlier session(s) that ended without cleaning up" in said[0], said
+    assert not any("earlier session" in text for text in said[1:]), said
 
 
 def test_the_leak_check_catches_a_deliberately_leaked_container(tmp_path):
