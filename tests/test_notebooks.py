@@ -53,7 +53,23 @@ def _run(path, sid, env, timeout, delay):
     started = time.monotonic()
     with Watcher(sid) as watch:
         nb = execute(path, sid, env, cell_timeout=timeout)
-    return (started, time.monotonic()), sorted(watch.seen), failing_checks(nb)
+    return (started, time.monotonic()), sorted(watch.seen), failing_checks(nb) + echoed_values(nb)
+
+
+#: Return values that, echoed as ``Out[n]`` under a call, tell a student nothing (or mislead).
+BARE = {"True", "False", "None", "0", "[]", "{}", "()", "''"}
+
+
+def echoed_values(nb) -> list[str]:
+    """Cells whose only result shown is a bare value (``Out: False`` under a check reads like the answer)."""
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "execute_result":
+                text = (out.get("data") or {}).get("text/plain", "").strip()
+                if text in BARE:
+                    found.append(f"cell {cell.get('id')} echoes Out: {text} (end it with ';' or print)")
+    return found
 
 
 def failing_checks(nb) -> list[str]:
@@ -85,4 +101,4 @@ def test_notebook_runs_in_two_sessions_at_once_and_leaves_nothing(path, env, tim
     for sid, ((start, end), wildcards, bad_checks) in zip(sids, results):
         print(f"{path.stem} session {sid}: ran from {start - t0:.1f} s to {end - t0:.1f} s ({end - start:.1f} s)")
         assert not wildcards, f"session {sid} listened on every interface: {wildcards}"
-        assert not bad_checks, f"session {sid}: a committed solution does not pass its check: {bad_checks}"
+        assert not bad_checks, f"session {sid}: checks that fail or cells that echo bare values: {bad_checks}"
