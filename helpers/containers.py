@@ -15,7 +15,8 @@ Public API (stable; other Docker lessons import it):
   :func:`overlay`, :func:`measure_start_times`.
 * The Engine API without the SDK: :func:`engine_request` speaks HTTP over the
   daemon's unix socket with :mod:`http.client`; :func:`demux` splits a log stream.
-* :func:`cli` runs the real ``docker`` command line (argv list, no shell) when installed.
+* :func:`cli` runs the real ``docker`` command line (argv list, no shell) when installed;
+  :func:`cli_help` keeps the lines of its ``--help`` that a lesson uses.
 
 Everything created carries the session labels, so :func:`helpers.cleanup` removes it.
 """
@@ -441,6 +442,35 @@ def cli(*args: str, timeout: float = 30) -> str:
     return (res.stdout + res.stderr).rstrip()
 
 
+def cli_commands(*group: str) -> dict[str, str]:
+    """``{command: one-line description}`` from ``docker GROUP --help`` (``cli_commands("container")``);
+    empty when the docker command line is not installed."""
+    found = {}
+    section = False
+    for line in cli(*group, "--help").splitlines():
+        if line.strip().endswith("Commands:"):
+            section = True
+        elif section and line.startswith("  ") and line.split():
+            command, _, description = line.strip().partition(" ")
+            found[command] = description.strip()
+        elif section and not line.strip():
+            section = False
+    return found
+
+
+def cli_help(*group: str, keep: Sequence[str]) -> str:
+    """The lines of ``docker GROUP --help`` for the commands in ``keep`` (in that order), and one
+    line naming the others: what a lesson uses, instead of the whole listing."""
+    commands = cli_commands(*group)
+    if not commands:
+        return cli(*group, "--help")  # no CLI here: the sentence that says so
+    lines = [f"  {c:10} {commands[c]}" for c in keep if c in commands]
+    others = [c for c in commands if c not in keep]
+    if others:
+        lines.append(f"  (and {len(others)} more: {', '.join(others)})")
+    return "\n".join(lines)
+
+
 # --- under the hood: namespaces, cgroups, layers ----------------------------------------
 
 def processes(ref) -> list[tuple[int, str]]:
@@ -520,7 +550,9 @@ def memory_limit_experiment(limit_mb: int = 64, sizes_mb: Sequence[int] = (16, 3
 
 
 def plot_memory(results: list[dict], ax=None):
-    """Bar chart of :func:`memory_limit_experiment`: measured peak per request, the limit as a line."""
+    """Bar chart of :func:`memory_limit_experiment`: the measured peak per request, the limit as a
+    line.  A run that measured nothing (the OOM killer ended it before it could read its cgroup)
+    gets no bar, only a mark saying what happened to it: the plot shows only what was measured."""
     import matplotlib.pyplot as plt
 
     own = ax is None
@@ -528,41 +560,50 @@ def plot_memory(results: list[dict], ax=None):
         _, ax = plt.subplots(figsize=(7, 3.6))
     limit = results[0]["limit_mb"]
     xs = [f"{r['asked_mb']} MB" for r in results]
-    ys = [r["peak_mb"] if r["peak_mb"] is not None else limit for r in results]
+    measured = [r["peak_mb"] is not None for r in results]
+    ys = [r["peak_mb"] if r["peak_mb"] is not None else 0 for r in results]
     colours = ["tab:red" if r["oom_killed"] or r["exit_code"] else "tab:green" for r in results]
     bars = ax.bar(xs, ys, color=colours)
-    for bar, r in zip(bars, results):
+    for bar, r, known in zip(bars, results, measured):
         x = bar.get_x() + bar.get_width() / 2
-        if r["oom_killed"] or r["peak_mb"] is None:
-            ax.annotate("killed by the\nOOM killer", (x, bar.get_height() * 0.5), ha="center", va="center",
-                        fontsize=9, color="white", fontweight="bold")
-        else:
+        if known:
             ax.annotate(f"{r['peak_mb']:.1f} MB", (x, bar.get_height()), ha="center", va="bottom", fontsize=9)
+            continue
+        bar.set_visible(False)  # nothing was measured: no bar at all
+        what = (f"killed by the\nOOM killer (exit {r['exit_code']})" if r["oom_killed"]
+                else f"exit code {r['exit_code']}")
+        ax.annotate(f"✘ {what}:\nno peak measured", (x, limit * 0.5),
+                    ha="center", va="center", fontsize=9, color="tab:red", fontweight="bold")
     ax.axhline(limit, color="black", linestyle="--", linewidth=1)
     ax.text(-0.45, limit * 1.03, f"limit: --memory {limit}m", ha="left", va="bottom", fontsize=9)
     ax.set_ylim(0, limit * 1.3)
     ax.set_xlabel("memory the process tried to hold")
     ax.set_ylabel("peak memory measured by the cgroup (MB)")
-    ax.set_title("A memory limit enforced by the cgroup (green: ran, red: killed)")
+    ax.set_title("A memory limit enforced by the cgroup (bars: the peak each run measured)")
     return _finish(ax, own)
 
 
 def cpu_limit_experiment(cpus: float = 0.5, seconds: float = 2.0, image: str = "debian") -> dict:
     """Spin a busy loop for ``seconds`` under ``--cpus CPUS`` and read what the container's cgroup
-    recorded: the quota per scheduling period the limit became, the CPU time it was charged (the
-    share of one CPU it really got) and how many of the
-    kernel's scheduling periods ended with the group *throttled* (its quota used up).
+    recorded *during the loop*: the quota per scheduling period the limit became, the CPU time the
+    loop was charged, how many of the kernel's scheduling periods went by and how many of them ended
+    with the group *throttled* (its quota used up).
+
+    The share of one CPU is the CPU time divided by the wall time those periods cover
+    (``periods x period``): the cgroup's counters are read just before and just after the loop, so
+    neither the container's start nor the reading itself is counted on either side.
 
     On a busy machine the share can be lower than the limit (other programs compete for the CPU);
     the throttled periods are the proof that the limit itself was enforced."""
-    script = (f'timeout {seconds} sh -c "while :; do :; done"; '
-              'if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then '
-              'echo usage_ns $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage); cat /sys/fs/cgroup/cpu/cpu.stat; '
+    read = ('if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then '
+            'echo usage_ns $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage); cat /sys/fs/cgroup/cpu/cpu.stat; '
+            'else echo usage_us $(grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d" " -f2); '
+            'grep -v usage_usec /sys/fs/cgroup/cpu.stat; fi')
+    script = (f'{read}; echo --; timeout {seconds} sh -c "while :; do :; done"; {read}; echo --; '
+              'if [ -r /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then '
               'echo quota_us $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us); '
               'echo period_us $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); '
-              'else echo usage_us $(grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d" " -f2); '
-              'cat /sys/fs/cgroup/cpu.stat; read q p < /sys/fs/cgroup/cpu.max; '
-              'echo quota_us $q; echo period_us $p; fi')
+              'else read q p < /sys/fs/cgroup/cpu.max; echo quota_us $q; echo period_us $p; fi')
     c = create(image, ["sh", "-c", script], nano_cpus=int(cpus * 1e9))
     try:
         c.start()
@@ -570,16 +611,31 @@ def cpu_limit_experiment(cpus: float = 0.5, seconds: float = 2.0, image: str = "
         out = c.logs().decode()
     finally:
         c.remove(force=True)
-    stats = {}
-    for line in out.splitlines():
+    before, after, limits = (_counters(part) for part in (out.split("--") + ["", ""])[:3])
+    if "usage_ns" in after:
+        used = (after["usage_ns"] - before.get("usage_ns", 0)) / 1e9
+    else:
+        used = (after.get("usage_us", 0) - before.get("usage_us", 0)) / 1e6
+    period_ms = limits["period_us"] / 1000 if "period_us" in limits else None
+    periods = after.get("nr_periods", 0) - before.get("nr_periods", 0) if "nr_periods" in after else None
+    # The wall time the share is measured against: the periods that went by during the loop (each
+    # one `period` long); the loop's own duration only when the cgroup does not count periods.
+    wall = periods * period_ms / 1000 if periods and period_ms else seconds
+    return {"cpus_limit": cpus, "loop_s": seconds, "wall_s": wall, "cpu_s": used, "share": used / wall,
+            "quota_ms": limits["quota_us"] / 1000 if "quota_us" in limits else None,
+            "period_ms": period_ms, "periods": periods,
+            "throttled": (after.get("nr_throttled", 0) - before.get("nr_throttled", 0)
+                          if "nr_throttled" in after else None)}
+
+
+def _counters(text: str) -> dict[str, int]:
+    """``name value`` lines (cgroup ``cpu.stat`` style) as a dict of integers."""
+    found = {}
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
-            stats[parts[0]] = int(parts[1])
-    used = stats["usage_ns"] / 1e9 if "usage_ns" in stats else stats["usage_us"] / 1e6
-    return {"cpus_limit": cpus, "wall_s": seconds, "cpu_s": used, "share": used / seconds,
-            "quota_ms": stats["quota_us"] / 1000 if "quota_us" in stats else None,
-            "period_ms": stats["period_us"] / 1000 if "period_us" in stats else None,
-            "periods": stats.get("nr_periods"), "throttled": stats.get("nr_throttled")}
+            found[parts[0]] = int(parts[1])
+    return found
 
 
 def overlay(ref) -> dict:

@@ -1,10 +1,15 @@
 """Exercise checkers that look at the real Docker engine.
 
 Each ``check_...`` inspects what the student's notebook session created and
-returns a :class:`Verdict`: one line per thing checked, saying what is right
-and, for what is wrong, what to look at, without giving the solution.  A
-verdict displays itself (HTML in Jupyter, text elsewhere) and never raises, so
-a notebook runs end to end whatever the student did.
+returns a :class:`helpers.verdict.Verdict`: one line per thing checked, saying
+what is right and, for what is wrong, a hint at what to look at, without giving
+the solution.  A verdict displays itself (HTML in Jupyter, text elsewhere) and
+never raises, so a notebook runs end to end whatever the student did.
+
+The checks judge the student's work, not the session's history: after
+:func:`begin_exercise` (notebook 10 calls it right before its exercises), a
+check counts only the containers and networks created since, so nothing a
+demonstration cell made earlier can pass it.
 
 * :func:`check_greeter` (notebook 09): a detached, paused container with an environment variable.
 * :func:`check_web_server` (notebook 10): a web server reachable from the host on a port.
@@ -13,53 +18,51 @@ a notebook runs end to end whatever the student did.
 
 from __future__ import annotations
 
-import html
+import re
 import socket
 import time
-from dataclasses import dataclass, field
+from datetime import datetime
 
-from . import containers, docker_engine, session
-from .docker_networks import PREDEFINED, short
+from . import containers, docker_engine
+from .docker_networks import short
 from .errors import WorkbookError
+from .verdict import Verdict
+
+__all__ = ["Verdict", "begin_exercise", "exercise_port", "check_greeter", "check_web_server",
+           "check_name_resolution"]
+
+#: When each exercise began (seconds since the epoch), set by :func:`begin_exercise`.
+_BEGAN: dict[str, float] = {}
 
 
-@dataclass
-class Verdict:
-    """The result of a check: ``items`` are (ok, sentence); ok=None is a note."""
+def begin_exercise(*exercises: str) -> None:
+    """From now on, the checks of ``exercises`` (``"web_server"``, ``"name_resolution"``; none
+    named: all of them) count only the Docker objects created after this call."""
+    now = time.time()
+    for name in exercises or ("greeter", "web_server", "name_resolution"):
+        _BEGAN[name] = now
 
-    title: str
-    items: list[tuple[bool | None, str]] = field(default_factory=list)
 
-    def ok(self, text: str) -> None:
-        self.items.append((True, text))
+def _created(obj) -> float:
+    """When the engine created a container or a network (seconds since the epoch; 0 if unknown)."""
+    text = str((obj.attrs or {}).get("Created", ""))
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not m:
+        return 0.0
+    fraction = (m.group(2) or ".0")[:7]  # datetime takes microseconds at most
+    zone = "+00:00" if m.group(3) in (None, "Z") else m.group(3)
+    return datetime.fromisoformat(m.group(1) + fraction + zone).timestamp()
 
-    def fail(self, text: str) -> None:
-        self.items.append((False, text))
 
-    def note(self, text: str) -> None:
-        self.items.append((None, text))
-
-    @property
-    def passed(self) -> bool:
-        return any(ok for ok, _ in self.items) and not any(ok is False for ok, _ in self.items)
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        marks = {True: "✔", False: "✘", None: "•"}
-        lines = [self.title] + [f"  {marks[ok]} {text}" for ok, text in self.items]
-        lines.append("PASSED" if self.passed else "NOT YET: fix the ✘ lines and run the check again.")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        colours = {True: "#2e7d32", False: "#c62828", None: "#555"}
-        marks = {True: "✔", False: "✘", None: "•"}
-        rows = "".join(f"<li style='color:{colours[ok]}'>{marks[ok]} {html.escape(text)}</li>"
-                       for ok, text in self.items)
-        verdict = ("<b style='color:#2e7d32'>PASSED</b>" if self.passed else
-                   "<b style='color:#c62828'>NOT YET</b>: fix the ✘ lines and run the check again.")
-        return f"<div><b>{html.escape(self.title)}</b><ul style='list-style:none'>{rows}</ul>{verdict}</div>"
+def _since(exercise: str, objects) -> tuple[list, list]:
+    """``objects`` split into (created since ``exercise`` began, created before it)."""
+    began = _BEGAN.get(exercise)
+    if began is None:
+        return list(objects), []
+    new, old = [], []
+    for o in objects:
+        (new if _created(o) >= began else old).append(o)
+    return new, old
 
 
 def _session_containers():
@@ -97,30 +100,34 @@ def check_greeter(container_name: str, *, variable: str = "GREETING", value: str
         c = containers.get(container_name)
     except WorkbookError:
         others = ", ".join(short(c.name) for c in _session_containers()) or "none"
-        v.fail(f"There is no container called {container_name!r} (this notebook's containers: {others}); "
-               f"give yours exactly that name.")
-        return v
+        return v.not_attempted(
+            f"There is no container called {container_name!r} (this notebook's containers: {others}).",
+            hint=f"Start one detached with exactly that name (name=GREETER), with {variable}={value} in its "
+                 f"environment.")
     if not containers.owned(c):
-        v.fail(f"{container_name} was not created by this notebook (no session label): create it with the "
-               f"workbook's helpers so that it is labelled and cleaned up.")
+        v.fail(f"{container_name} was not created by this notebook (no session label).",
+               hint="Create it with the workbook's helpers (C.run) so that it is labelled and cleaned up.")
         return v
+    if _BEGAN.get("greeter") and _created(c) < _BEGAN["greeter"]:
+        return v.not_attempted(f"{short(c.name)} was created before the exercise began, so it is not your solution.",
+                               hint="Run your solution cell again: it re-creates the container.")
     cfg = c.attrs["Config"]
     img = cfg.get("Image", "")
-    if img.split(":")[0] == image:
-        v.ok(f"It was created from the {image} image.")
-    else:
-        v.fail(f"It was created from {img!r}, not from {image!r}.")
+    v.add(img.split(":")[0] == image, f"It was created from the {image} image." if img.split(":")[0] == image
+          else f"It was created from {img!r}, not from {image!r}.", hint=f"Run it from the {image} image.")
     env = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
     env_ok = env.get(variable) == value
     if env_ok:
         v.ok(f"Its environment has {variable}={value}.")
     elif variable in env:
-        v.fail(f"Its environment has {variable}={env[variable]!r}; the exercise asks for another value.")
+        v.fail(f"Its environment has {variable}={env[variable]!r}; the exercise asks for another value.",
+               hint=f"Give {variable} the value the exercise names.")
     else:
-        v.fail(f"Its environment has no variable {variable} (look at how -e / environment= sets one).")
+        v.fail(f"Its environment has no variable {variable}.",
+               hint="Look at how -e / environment= sets a variable.")
     started = not c.attrs["State"].get("StartedAt", "").startswith("0001")
     if not started:
-        v.fail("It was created but never started.")
+        v.fail("It was created but never started.", hint="Start it (docker start), or create it with run.")
         return v
     text = c.logs().decode(errors="replace")
     count = sum(1 for line in text.splitlines() if value in line)
@@ -130,24 +137,27 @@ def check_greeter(container_name: str, *, variable: str = "GREETING", value: str
     elif count >= min_lines:
         v.ok(f"Its log shows the greeting {count} times, so the command reads the variable and repeats.")
     elif count:
-        v.fail(f"Its log shows the greeting only {count} time(s): the command should keep printing it "
-               f"(a loop with a pause), and the container must run long enough.")
+        v.fail(f"Its log shows the greeting only {count} time(s).",
+               hint="The command should keep printing it (a loop with a pause), and the container must run "
+                    "long enough.")
     else:
         first = text.strip().splitlines()[:1]
         v.fail("Its log does not contain the greeting"
-               + (f" (it printed {first[0]!r})" if first else " (it printed nothing)")
-               + f": does the command print the variable {variable}, inside the container's shell?")
+               + (f" (it printed {first[0]!r})" if first else " (it printed nothing)") + ".",
+               hint=f"Does the command print the variable {variable}, expanded inside the container's shell "
+                    f"(sh -c '... ${variable} ...')?")
     status = c.status
     if status == "paused":
         v.ok("It is paused.")
     elif status == "running":
-        v.fail("It is running; the exercise ends with it paused.")
+        v.fail("It is running; the exercise ends with it paused.", hint="Pause it (docker pause).")
     elif status == "exited":
         code = c.attrs["State"].get("ExitCode")
-        v.fail(f"It has exited (code {code}): a container lives as long as its command, so the command "
-               f"must keep running (and the container must be detached) before you can pause it.")
+        v.fail(f"It has exited (code {code}).",
+               hint="A container lives as long as its command, so the command must keep running (and the "
+                    "container must be detached) before you can pause it.")
     else:
-        v.fail(f"It is {status}, not paused.")
+        v.fail(f"It is {status}, not paused.", hint="Pause it (docker pause).")
     return v
 
 
@@ -193,31 +203,43 @@ def _bindings(c) -> dict[str, list[dict]]:
 
 
 def check_web_server(port: int = 8080, *, timeout: float = 8) -> Verdict:
-    """A container of this notebook publishes host port ``port`` and a web server answers
-    ``GET /`` there from the host (http://127.0.0.1:PORT/)."""
+    """A container of this notebook, created since the exercise began (:func:`begin_exercise`),
+    publishes host port ``port`` and a web server answers ``GET /`` there from the host
+    (http://127.0.0.1:PORT/)."""
     import requests
 
     v = Verdict(f"Exercise: a web server reachable from the host on port {port}")
     if not _daemon(v):
         return v
-    conts = _session_containers()
+    conts, earlier = _since("web_server", _session_containers())
+
+    def publishes(c):
+        return [(cport, b) for cport, binds in _bindings(c).items() for b in binds if str(b.get("HostPort")) == str(port)]
+
+    for c in earlier:
+        if publishes(c):
+            v.note(f"{short(c.name)} publishes port {port} but was created before the exercise began: it does "
+                   f"not count.")
     if not conts:
-        v.fail("This notebook has no container yet: start one from an image that contains a web server.")
-        return v
-    matching = [(c, cport, b) for c in conts for cport, binds in _bindings(c).items() for b in binds
-                if str(b.get("HostPort")) == str(port)]
+        return v.not_attempted("This notebook has no container created since the exercise began.",
+                               hint=f"Start one, detached, from an image that contains a web server, and publish "
+                                    f"its port on host port {port}.")
+    # the newest running container that publishes the port is the solution being checked
+    matching = [(c, cport, b) for c in sorted(conts, key=lambda c: (c.status == "running", _created(c)), reverse=True)
+                for cport, b in publishes(c)]
     if not matching:
         published = [(c, cport, b["HostPort"]) for c in conts for cport, binds in _bindings(c).items()
                      for b in binds]
         if published:
             desc = "; ".join(f"{short(c.name)} publishes {cport} on host port {hp}" for c, cport, hp in published)
-            v.fail(f"No container publishes host port {port} ({desc}): the host side of the mapping is the "
-                   f"port the host uses.")
+            v.fail(f"No container publishes host port {port} ({desc}).",
+                   hint="The host side of the mapping (-p HOST:CONTAINER) is the port the host uses.")
         else:
             running = [short(c.name) for c in conts if c.status == "running"]
             v.fail(f"None of this notebook's containers publishes a port to the host "
-                   f"({', '.join(running) or 'none is even running'}); without publishing, only the host's "
-                   f"bridge and other containers reach it, not localhost:{port}.")
+                   f"({', '.join(running) or 'none is even running'}).",
+                   hint=f"Without publishing (-p / ports=), only the host's bridge and other containers reach "
+                        f"it, not localhost:{port}.")
             if _port_taken(port):
                 v.note(f"Something that is not a container of this notebook already listens on port {port}.")
         return v
@@ -227,28 +249,31 @@ def check_web_server(port: int = 8080, *, timeout: float = 8) -> Verdict:
         code = c.attrs["State"].get("ExitCode")
         last = _last_log_line(c)
         v.fail(f"But it is {c.status}" + (f" (exit code {code})" if c.status == "exited" else "")
-               + (f"; its last log line: {last!r}" if last else "")
-               + ": a server container must keep running (detached).")
+               + (f"; its last log line: {last!r}" if last else "") + ".",
+               hint="A server container must keep running (detached).")
         return v
     host_ip = bind.get("HostIp") or "0.0.0.0"
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
-    answer, error = None, None
+    answer = None
     while time.monotonic() < deadline:
         try:
             answer = requests.get(url, timeout=2)
             break
-        except requests.RequestException as exc:
-            error = exc
+        except requests.RequestException:
             time.sleep(0.3)
     if answer is None:
         exposed = _image_ports(c)
-        if exposed:
-            hint = f" (its image {_image_of(c)} declares {', '.join(exposed)})"
+        if not exposed:
+            declared = f"its image {_image_of(c)} declares no port at all"
+            hint = "Does the image contain a web server at all? Start one from an image that runs one."
+        elif cport not in exposed:
+            declared = f"its image {_image_of(c)} declares {', '.join(exposed)}"
+            hint = "Map the host port to the port the server listens on (the container side of -p)."
         else:
-            hint = f" (its image {_image_of(c)} declares no port at all)"
-        v.fail(f"Nothing answers HTTP at {url}: the mapping leads to container port {cport}, but is a "
-               f"server listening there inside the container{hint}?")
+            declared = f"its image {_image_of(c)} declares {cport}"
+            hint = "Is the server started? Its logs (docker logs) say what it did."
+        v.fail(f"Nothing answers HTTP at {url}: the mapping leads to container port {cport} ({declared}).", hint=hint)
         return v
     v.ok(f"{url} answered HTTP {answer.status_code} {answer.reason}.")
     if host_ip in ("0.0.0.0", "::", ""):
@@ -278,35 +303,43 @@ def _port_taken(port: int) -> bool:
 
 
 def check_name_resolution(*, min_containers: int = 2) -> Verdict:
-    """Two running containers of this notebook share a user-defined network on which each
+    """Two running containers of this notebook, created since the exercise began
+    (:func:`begin_exercise`), share a user-defined network (also created since) on which each
     resolves the other's name to the right address."""
     v = Verdict("Exercise: two containers that find each other by name")
     if not _daemon(v):
         return v
-    running = [c for c in _session_containers() if c.status == "running"]
     cli = docker_engine.client()
-    user_nets = [n for n in cli.networks.list(filters=docker_engine.session_filter())
-                 if n.attrs.get("Driver") == "bridge"]
-    if not user_nets:
+    conts, earlier = _since("name_resolution", _session_containers())
+    running = [c for c in conts if c.status == "running"]
+    nets, old_nets = _since("name_resolution", [n for n in cli.networks.list(filters=docker_engine.session_filter())
+                                                if n.attrs.get("Driver") == "bridge"])
+    if earlier or old_nets:
+        v.note("Only what was created since the exercise began counts (not "
+               + ", ".join(short(o.name) for o in earlier + old_nets) + ").")
+    if not nets:
         on_default = [short(c.name) for c in running if "bridge" in (c.attrs["NetworkSettings"].get("Networks") or {})]
         if len(on_default) >= 2:
             v.fail(f"{', '.join(on_default)} run on the default bridge, where Docker's DNS does not "
-                   f"resolve container names: they need a network of your own.")
-        else:
-            v.fail("This notebook has no user-defined bridge network yet.")
-        return v
+                   f"resolve container names.",
+                   hint="They need a network of your own (docker network create), with both containers on it.")
+            return v
+        return v.not_attempted("This notebook has no user-defined bridge network created since the exercise began.",
+                               hint="Create a network of your own, then start two long-running containers on it.")
     best, members = None, []
-    for n in user_nets:
+    for n in nets:
         here = [c for c in running if n.name in (c.attrs["NetworkSettings"].get("Networks") or {})]
         if len(here) > len(members):
             best, members = n, here
     if len(members) < min_containers:
-        names = ", ".join(short(n.name) for n in user_nets)
-        stopped = [short(c.name) for c in _session_containers() if c.status != "running"]
+        names = ", ".join(short(n.name) for n in nets)
+        stopped = [short(c.name) for c in conts if c.status != "running"]
         v.fail(f"Your network(s) {names} have {len(members)} running container(s) of this notebook; "
                f"two must be running on the same one"
-               + (f" ({', '.join(stopped)} stopped: their command ended, so the container ended)"
-                  if stopped else "") + ".")
+               + (f" ({', '.join(stopped)} stopped)" if stopped else "") + ".",
+               hint="A container ends when its command ends: give both a command that keeps running "
+                    "(sleep infinity)." if stopped else
+               "Start both containers on the same network (--network).")
         return v
     v.ok(f"{len(members)} running containers share the network {short(best.name)}: "
          f"{', '.join(short(c.name) for c in members)}.")
@@ -322,8 +355,10 @@ def check_name_resolution(*, min_containers: int = 2) -> Verdict:
         if got == want:
             v.ok(f"Inside {short(src.name)}, the name {dst.name} resolves to {got}.")
         elif res.exit_code in (126, 127) or "not found" in res.output:
-            v.fail(f"{short(src.name)}'s image has no getent to look names up with; use a Debian-based image.")
+            v.fail(f"{short(src.name)}'s image has no getent to look names up with.",
+                   hint="Use a Debian-based image.")
         else:
             v.fail(f"Inside {short(src.name)}, the name {dst.name} does not resolve to its address {want}"
-                   + (f" (got {got})" if got else "") + ".")
+                   + (f" (got {got})" if got else "") + ".",
+                   hint="Names resolve on user-defined networks, between containers attached to the same one.")
     return v

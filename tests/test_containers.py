@@ -138,11 +138,31 @@ def test_memory_limit_is_enforced():
     assert C.plot_memory(res).axes[0].get_title()
 
 
+def test_memory_plot_draws_only_what_was_measured():
+    """The OOM-killed run measured nothing: it gets a mark saying so, never a bar up to the limit."""
+    results = [{"asked_mb": 16, "limit_mb": 64, "exit_code": 0, "oom_killed": False, "peak_mb": 17.0},
+               {"asked_mb": 96, "limit_mb": 64, "exit_code": 137, "oom_killed": True, "peak_mb": None}]
+    ax = C.plot_memory(results).axes[0]
+    shown = [b for b in ax.patches if b.get_visible() and b.get_height() > 0]
+    assert [round(b.get_height(), 1) for b in shown] == [17.0]
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "OOM killer" in texts and "no peak measured" in texts and "17.0 MB" in texts
+
+
 def test_cpu_limit_is_enforced():
     r = C.cpu_limit_experiment(cpus=0.5, seconds=1.5)
-    assert 0.05 < r["share"] < 0.65
+    assert 0.05 < r["share"] <= 0.52  # never above the ceiling (a rounding of one period at most)
     assert r["quota_ms"] == 50 and r["period_ms"] == 100
     assert r["periods"] is None or r["throttled"] <= r["periods"]
+
+
+def test_cpu_share_is_measured_against_the_periods_that_went_by():
+    """The share divides the CPU time by the wall time of the periods counted (22 periods = 2.2 s)."""
+    r = C.cpu_limit_experiment(cpus=0.5, seconds=1.0)
+    if r["periods"]:
+        assert r["wall_s"] == pytest.approx(r["periods"] * r["period_ms"] / 1000)
+        assert r["cpu_s"] <= r["periods"] * r["quota_ms"] / 1000 * 1.05
+    assert r["share"] == pytest.approx(r["cpu_s"] / r["wall_s"])
 
 
 def test_overlay(sleeper):
@@ -179,3 +199,31 @@ def test_start_times_measured():
 def test_cli_runs_the_real_program_or_says_so():
     out = C.cli("--version")
     assert "Docker version" in out or "not installed" in out
+
+
+def test_cli_help_keeps_the_commands_a_lesson_uses():
+    text = C.cli_help("container", keep=["run", "ls", "pause"])
+    if "not installed" in text:
+        pytest.skip("no docker command line here")
+    lines = text.splitlines()
+    assert [ln.split()[0] for ln in lines[:3]] == ["run", "ls", "pause"]
+    assert len(lines) == 4 and lines[-1].startswith("  (and ") and "commit" in lines[-1]
+
+
+def test_notebook_09_shell_quoting_cell_renders():
+    """The cell on what the host shell does before Docker runs: every backtick shows up inside code,
+    none breaks a code span (no escaped backticks left in the markdown)."""
+    from pathlib import Path
+
+    import nbformat
+    from markdown_it import MarkdownIt
+
+    path = Path(__file__).resolve().parent.parent / "notebooks" / "09-containers-and-docker.ipynb"
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if c.get("id") == "87001588")
+    assert "\\`" not in cell.source
+    html = MarkdownIt("commonmark").render(cell.source)
+    assert "<code>docker container run -d --name c3 debian /bin/bash -c &quot;while true; do echo `date`; sleep 5s; done&quot;" in html
+    assert "<code>'while true; do echo `date`; sleep 5s; done'</code>" in html
+    import re
+
+    assert "`" not in re.sub(r"<code>.*?</code>", "", html, flags=re.S)  # no stray backtick shown as text

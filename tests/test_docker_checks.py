@@ -17,7 +17,9 @@ pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker
 @pytest.fixture(autouse=True)
 def _clean():
     helpers.cleanup(quiet=True)  # each case starts from an empty session
+    K._BEGAN.clear()
     yield
+    K._BEGAN.clear()
     helpers.cleanup(quiet=True)
 
 
@@ -50,7 +52,23 @@ def test_greeter_correct():
 
 def test_greeter_missing():
     v = K.check_greeter(C.name("greeter"))
-    assert not v.passed and "no container called" in _failures(v)
+    assert not v.passed and not v.attempted and "no container called" in _failures(v)
+    assert "NOT ATTEMPTED" in str(v) and "name=GREETER" in str(v)
+
+
+def test_greeter_literal_variable_is_not_expanded():
+    """["echo", "$GREETING"] has no shell: the container prints the text $GREETING."""
+    c = C.run("debian", ["echo", "$GREETING"], name=C.name("greeter"), detach=True, environment={"GREETING": "hola"})
+    c.wait(timeout=10)
+    v = K.check_greeter(C.name("greeter"))
+    assert not v.passed and "does not contain the greeting" in _failures(v)
+    assert "inside the container's shell" in str(v)
+
+
+def test_checks_return_the_shared_verdict():
+    from helpers.verdict import Verdict
+
+    assert isinstance(K.check_greeter(C.name("greeter")), Verdict) and K.Verdict is Verdict
 
 
 def test_greeter_not_paused():
@@ -103,7 +121,29 @@ def test_web_server_on_all_interfaces_passes_with_a_note(port):
 
 def test_web_server_nothing_running(port):
     v = K.check_web_server(port)
-    assert not v.passed and "no container yet" in _failures(v)
+    assert not v.passed and not v.attempted and "no container created since" in _failures(v)
+
+
+def test_web_server_of_the_lesson_does_not_pass_the_exercise(port):
+    """A container created before the exercise began (a demonstration's) is not the solution."""
+    C.run("nginx", name=C.name("demo"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    K.begin_exercise("web_server")
+    v = K.check_web_server(port)
+    assert not v.passed and not v.attempted
+    assert any(ok is None and "before the exercise began" in t for ok, t in v.items)
+    C.remove(C.name("demo"), force=True)
+    C.run("nginx", name=C.name("site"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    assert K.check_web_server(port).passed
+
+
+def test_web_server_newest_running_container_is_judged(port):
+    """An exited earlier attempt that still holds the port in its configuration is not the one judged."""
+    old = C.create("debian", ["true"], name=C.name("try1"), ports={"80/tcp": ("127.0.0.1", port)})
+    C.start(old)
+    old.wait(timeout=10)
+    C.run("nginx", name=C.name("try2"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    v = K.check_web_server(port)
+    assert v.passed, str(v)
 
 
 def test_web_server_not_published(port):
@@ -163,6 +203,19 @@ def test_resolution_correct():
     _sleeper("b", network=net.name)
     v = K.check_name_resolution()
     assert v.passed, str(v)
+
+
+def test_resolution_of_the_lesson_does_not_pass_the_exercise():
+    net = N.create("demo-net")
+    _sleeper("c3", network=net.name)
+    _sleeper("c4", network=net.name)
+    K.begin_exercise("name_resolution")
+    v = K.check_name_resolution()
+    assert not v.passed and not v.attempted and "Only what was created since" in str(v)
+    team = N.create("team")
+    _sleeper("alice", network=team.name)
+    _sleeper("bob", network=team.name)
+    assert K.check_name_resolution().passed
 
 
 def test_resolution_default_bridge_only():

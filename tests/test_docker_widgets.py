@@ -25,9 +25,24 @@ def _highlighted(fig) -> str:
     ax = fig.axes[0]
     hot = [p for p in ax.patches if isinstance(p, FancyBboxPatch) and p.get_linewidth() > 2]
     assert len(hot) == 1
-    x = hot[0].get_x() + hot[0].get_width() / 2
-    y = hot[0].get_y() + hot[0].get_height() / 2
-    return next(n for n, (nx, ny) in W._NODES.items() if abs(nx - x) < 0.01 and abs(ny - y) < 0.01)
+    return hot[0].get_gid().removeprefix("box:")
+
+
+@pytest.mark.parametrize("state", ["created", "running", "paused", "exited", "removed"])
+def test_every_label_of_the_lifecycle_diagram_stays_inside_its_box(state):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = W.lifecycle_diagram(state, last="remove" if state == "removed" else None)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    boxes = {p.get_gid()[4:]: p.get_window_extent(renderer) for p in ax.patches if (p.get_gid() or "").startswith("box:")}
+    assert set(boxes) == set(W._NODES)
+    for t in ax.texts:
+        kind, _, node = (t.get_gid() or "").partition(":")
+        if kind in ("name", "text"):
+            inner, outer = t.get_window_extent(renderer), boxes[node]
+            assert outer.x0 <= inner.x0 and inner.x1 <= outer.x1 and outer.y0 <= inner.y0 and inner.y1 <= outer.y1, \
+                f"{t.get_text()!r} spills out of the {node} box"
 
 
 def test_lifecycle_diagram_follows_the_real_state():

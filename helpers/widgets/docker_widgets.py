@@ -41,10 +41,14 @@ _EDGES = [
     ("exited", "removed", "rm", (8.6, 0.62), (6.05, -1.05), (7.5, -0.35)),
     ("running", "removed", "rm -f", (5.2, 0.62), (5.2, -0.82), (5.55, -0.1)),
 ]
+#: The words under each state's name, one line wide as the box; a description of two lines makes its
+#: box grow downwards, away from the arrows that end on its top edge (a test checks that all fit).
 _DESCRIPTIONS = {"created": "exists, never started", "running": "its processes run",
                  "paused": "processes frozen", "exited": "stopped; the files stay",
-                 "removed": "gone with its writable layer", "image": "read-only template",
+                 "removed": "gone, together with\nits writable layer", "image": "read-only template",
                  "restarting": "being restarted", "dead": "could not be removed"}
+#: Box size in data units, and the height one more line of description adds.
+_BOX_W, _BOX_H, _LINE_H = 1.7, 0.76, 0.26
 
 
 def lifecycle_diagram(current: str | None, *, last: str | None = None, previous: str | None = None,
@@ -68,10 +72,14 @@ def lifecycle_diagram(current: str | None, *, last: str | None = None, previous:
     for node, (x, y) in _NODES.items():
         hot = node == shown
         face = "#ffd54f" if hot else ("#f5f5f5" if node != "image" else "#e3f2fd")
-        ax.add_patch(FancyBboxPatch((x - 0.85, y - 0.38), 1.7, 0.76, boxstyle="round,pad=0.04",
-                                    facecolor=face, edgecolor="black", linewidth=2.5 if hot else 1))
-        ax.text(x, y + 0.1, node, ha="center", va="center", fontsize=11, fontweight="bold" if hot else None)
-        ax.text(x, y - 0.2, _DESCRIPTIONS[node], ha="center", va="center", fontsize=8, color="#444")
+        extra = _DESCRIPTIONS[node].count("\n") * _LINE_H
+        ax.add_patch(FancyBboxPatch((x - _BOX_W / 2, y - _BOX_H / 2 - extra), _BOX_W, _BOX_H + extra,
+                                    boxstyle="round,pad=0.04", facecolor=face, edgecolor="black",
+                                    linewidth=2.5 if hot else 1, gid=f"box:{node}"))
+        ax.text(x, y + 0.1, node, ha="center", va="center", fontsize=11, fontweight="bold" if hot else None,
+                gid=f"name:{node}")
+        ax.text(x, y - 0.07 if extra else y - 0.2, _DESCRIPTIONS[node], ha="center",
+                va="top" if extra else "center", fontsize=8, color="#444", gid=f"text:{node}", linespacing=1.15)
     last_cmds = {c.strip() for c in (last or "").replace("/", " ").split()} if last else set()
     if "remove" in last_cmds:
         last_cmds.add("rm")
@@ -89,7 +97,7 @@ def lifecycle_diagram(current: str | None, *, last: str | None = None, previous:
     ax.text(1.2, -1.0, "docker run = create + start\nrestart = stop + start", ha="center", fontsize=8,
             style="italic")
     ax.set_xlim(-1.0, 9.6)
-    ax.set_ylim(-1.8, 3.6)
+    ax.set_ylim(-2.0, 3.6)
     ax.set_axis_off()
     ax.set_title(title or f"Container lifecycle — current state: {current}"
                  + (f" (after {last})" if last else ""), fontsize=11)
