@@ -394,42 +394,71 @@ def topology_state(*, session_only: bool = True, always: Sequence[str] = ("bridg
 
 _STATE_COLOURS = {"running": "#c8e6c9", "paused": "#fff3c4", "created": "#e3f2fd", "exited": "#eeeeee",
                   "restarting": "#ffe0b2", "dead": "#ffcdd2"}
-_NET_COLOURS = ["#1565c0", "#6a1b9a", "#2e7d32", "#ef6c00", "#00838f", "#ad1457", "#4e342e"]
+#: The predefined networks keep their colour; any other network takes one from its (short) name.
+_FIXED_COLOURS = {"bridge": "#1565c0", "none": "#757575", "host": "#000000"}
+_NET_COLOURS = ["#6a1b9a", "#2e7d32", "#ef6c00", "#00838f", "#ad1457", "#4e342e", "#9e9d24", "#5d4037",
+                "#283593", "#00695c"]
+
+
+def network_colour(net_name: str) -> str:
+    """The colour a network has in every diagram: fixed for ``bridge``, ``none`` and ``host``,
+    else chosen from its name without the session prefix (so ``mynet`` keeps its colour from one
+    step to the next, whatever other networks come and go, and in every session)."""
+    import zlib
+
+    label = short(net_name)
+    if label in _FIXED_COLOURS:
+        return _FIXED_COLOURS[label]
+    return _NET_COLOURS[zlib.crc32(label.encode()) % len(_NET_COLOURS)]
+
+
+def _network_order(net: dict) -> tuple:
+    # bridge (and host) first, then the other networks by name; `none` last, as it connects nothing
+    return ({"bridge": 0, "host": 1, "none": 3}.get(net["name"], 2), net["label"])
 
 
 def topology(title: str = "Docker networks of this notebook", *, state: dict | None = None, ax=None):
     """Draw networks (horizontal lines), containers (boxes, coloured by state), each
     container's address on each network, and published ports from the host, as the
-    engine reports them now.  Returns the matplotlib figure."""
+    engine reports them now.  Returns the matplotlib figure.
+
+    The drawing is as wide as its containers need (the network labels take the left
+    margin), and the gap under the host is only as tall as the published ports need."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
     st = state or topology_state()
-    conts, nets = st["containers"], [n for n in st["networks"] if n["name"] != "host"]
+    conts = st["containers"]
+    nets = sorted((n for n in st["networks"] if n["name"] != "host"), key=_network_order)
     host_net = any(n["name"] == "host" for n in st["networks"])
-    ncols = max(len(conts), 1)
-    width = max(8.0, 2.6 * ncols + 3.2)
-    height = 3.6 + 0.75 * len(nets)
+    ports = max((len(c["ports"]) for c in conts), default=0)
+    left, slot = 2.3, 2.6  # the network labels' margin, one container's column
+    x_max = max(left + slot * max(len(conts), 1) + 0.2, 7.0)
+    # centre the containers when there are few of them
+    x0 = left + (x_max - 0.2 - left - slot * len(conts)) / 2 + slot / 2
+    xs = [x0 + slot * i for i in range(len(conts))]
+    gap = 1.2 + 0.28 * (ports - 1) if ports else 0.6  # from the host box down to the containers
+    box_h = 1.0
+    top = 0.45 + gap + box_h + 0.9 + 0.75 * max(len(nets) - 1, 0)  # host box .. lowest network
+    height = top + 0.5
+    host_y, box_y = height - 0.55, height - 0.55 - gap - box_h + 0.3
     own = ax is None
     if own:
-        fig, ax = plt.subplots(figsize=(min(max(8.0, 2.2 * ncols + 3.0), 13.0), height))
+        fig, ax = plt.subplots(figsize=(min(0.85 * x_max, 13.0), 0.85 * height + 0.45))
     else:
         fig = ax.figure
-    xs = [3.4 + 2.6 * i for i in range(len(conts))]
-    x_max = max((xs[-1] + 1.4) if xs else 0.0, 3.4 + 2.6 * 2 + 1.4)  # room for 3 columns at least
-    host_y, box_y, box_h = height - 0.6, height - 2.6, 1.0
     # the host: this machine, with its loopback and (for host-network containers) its own stack
-    ax.add_patch(FancyBboxPatch((0.1, host_y - 0.25), x_max - 0.2, 0.55, boxstyle="round,pad=0.02",
+    ax.add_patch(FancyBboxPatch((0.1, host_y - 0.25), x_max - 0.2, 0.5, boxstyle="round,pad=0.02",
                                 facecolor="#fafafa", edgecolor="black"))
-    ax.text(0.25, host_y + 0.02, "host (this machine)" + (": host network = the host's own stack"
-                                                          if host_net else ""),
+    ax.text(0.25, host_y, "host (this machine)" + (": host network = the host's own stack"
+                                                    if host_net else ""),
             va="center", fontsize=10, fontweight="bold")
     net_y = {n["name"]: box_y - 0.9 - 0.75 * i for i, n in enumerate(nets)}
-    colour = {n["name"]: _NET_COLOURS[i % len(_NET_COLOURS)] for i, n in enumerate(nets)}
+    colour = {n["name"]: network_colour(n["name"]) for n in nets}
     for n in nets:
         y = net_y[n["name"]]
         ax.plot([0.1, x_max - 0.1], [y, y], color=colour[n["name"]], linewidth=3,
-                linestyle=":" if n["driver"] == "null" else "-")
+                linestyle=":" if n["driver"] == "null" else "-", gid=f"network:{n['label']}")
         desc = f"{n['label']} ({n['driver']})"
         if n["subnet"]:
             desc += f"\n{n['subnet']}" + (f" gw {n['gateway']}" if n["gateway"] else "") + (
@@ -437,7 +466,8 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
         ax.text(0.15, y + 0.08, desc, fontsize=9, color=colour[n["name"]], va="bottom")
     for x, c in zip(xs, conts):
         ax.add_patch(FancyBboxPatch((x - 1.1, box_y), 2.2, box_h, boxstyle="round,pad=0.03",
-                                    facecolor=_STATE_COLOURS.get(c["state"], "white"), edgecolor="black"))
+                                    facecolor=_STATE_COLOURS.get(c["state"], "white"), edgecolor="black",
+                                    gid=f"container:{c['label']}"))
         ax.text(x, box_y + box_h * 0.66, c["label"], ha="center", fontsize=11, fontweight="bold")
         ax.text(x, box_y + box_h * 0.25, f"{c['image']} · {c['state']}", ha="center", fontsize=9)
         if "host" in c["networks"] or c["network_mode"] == "host":
@@ -449,7 +479,7 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
             cport, hostpart = p.split(" -> ")
             ax.annotate("", xy=(x - 0.5 + 0.25 * i, box_y + box_h + 0.04), xytext=(x - 0.5 + 0.25 * i, host_y - 0.27),
                         arrowprops={"arrowstyle": "->", "color": "tab:red", "linewidth": 1.5})
-            ax.text(x - 0.45 + 0.25 * i, host_y - 0.45 - 0.28 * i, f"{hostpart} → {cport}", fontsize=8,
+            ax.text(x - 0.45 + 0.25 * i, host_y - 0.4 - 0.28 * i, f"{hostpart} → {cport}", fontsize=8,
                     color="tab:red", va="top")
         drawn = [(net, ip) for net, ip in c["networks"].items() if net in net_y]
         for k, (net, ip) in enumerate(drawn):
@@ -458,14 +488,14 @@ def topology(title: str = "Docker networks of this notebook", *, state: dict | N
             y = net_y[net]
             ax.plot([lx, lx], [box_y, y], color=colour[net], linewidth=1.5)
             ax.plot([lx], [y], "o", color=colour[net])
-            left = k < len(drawn) - 1  # labels of the left lines go left, clear of the next line
-            ax.text(lx - 0.07 if left else lx + 0.07, y + 0.08, ip or "no address", fontsize=9,
-                    color=colour[net], va="bottom", ha="right" if left else "left")
+            left_side = k < len(drawn) - 1  # labels of the left lines go left, clear of the next line
+            ax.text(lx - 0.07 if left_side else lx + 0.07, y + 0.08, ip or "no address", fontsize=9,
+                    color=colour[net], va="bottom", ha="right" if left_side else "left")
     if not conts:
-        ax.text(x_max / 2, box_y + 0.4, "(no containers in this session)", ha="center", fontsize=9,
+        ax.text((left + x_max) / 2, box_y + 0.4, "(no containers in this session)", ha="center", fontsize=9,
                 color="grey")
     ax.set_xlim(0, x_max)
-    ax.set_ylim(min(net_y.values(), default=box_y) - 0.5, height)
+    ax.set_ylim(min(net_y.values(), default=box_y) - 0.4, height)
     ax.set_axis_off()
     ax.set_title(title + "\n(names without the wb-<session>- prefix; red arrows: published ports)",
                  fontsize=10)

@@ -126,3 +126,45 @@ def test_macvlan_gives_each_container_its_own_mac():
 def test_host_mac_of_unknown_interface_is_one_sentence():
     with pytest.raises(helpers.WorkbookError, match="no network interface"):
         N.host_mac_address("nosuch0")
+
+
+def _net(label, driver="bridge", subnet="10.9.0.0/24"):
+    full = label if label in N.PREDEFINED else f"wb-0123abcd-{label}"
+    return {"name": full, "label": label, "driver": driver, "subnet": subnet, "gateway": "", "internal": False}
+
+
+def _box(label, networks, ports=()):
+    return {"name": f"wb-0123abcd-{label}", "label": label, "image": "netcat", "state": "running",
+            "networks": networks, "ports": list(ports), "network_mode": ""}
+
+
+def _line_colours(fig) -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    return {ln.get_gid().removeprefix("network:"): to_hex(ln.get_color())
+            for ln in fig.axes[0].lines if (ln.get_gid() or "").startswith("network:")}
+
+
+def test_a_network_keeps_its_colour_from_one_diagram_to_the_next():
+    """mynet is drawn in the same colour whether or not other networks (lan, none) are there too."""
+    step3 = N.topology(state={"networks": [_net("bridge"), _net("mynet")],
+                              "containers": [_box("c3", {"wb-0123abcd-mynet": "10.9.0.2"})]})
+    step8 = N.topology(state={"networks": [_net("bridge"), _net("lan", "macvlan"), _net("none", "null", ""),
+                                           _net("mynet")],
+                              "containers": [_box("m1", {"wb-0123abcd-lan": "10.9.0.3"})]})
+    first, later = _line_colours(step3), _line_colours(step8)
+    assert first["mynet"] == later["mynet"] == N.network_colour("wb-feedbeef-mynet")  # in every session too
+    assert first["bridge"] == later["bridge"]
+    assert len(set(later.values())) == len(later)  # notebook 10's step 8 tells its networks apart
+
+
+def test_a_one_container_diagram_has_no_empty_half():
+    fig = N.topology("Step 1", state={"networks": [_net("bridge", subnet="172.17.0.0/16")],
+                                      "containers": [_box("c1", {"bridge": "172.17.0.3"})]})
+    width, height = fig.get_size_inches()
+    assert width <= 7 and height <= 3.8
+    ax = fig.axes[0]
+    box = next(p for p in ax.patches if p.get_gid() == "container:c1")
+    centre = box.get_x() + box.get_width() / 2
+    lo, hi = ax.get_xlim()
+    assert 0.3 < (centre - lo) / (hi - lo) < 0.75  # not pushed into one corner
