@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import session
 from .errors import WaitTimeout, run_with_timeout
+from .verdict import Verdict
 
 MARKER = "WORKBOOK-PROBE-OK"
 
@@ -401,22 +402,40 @@ def banner(*needs: str) -> dict[str, bool]:
 
 
 
-def check_answer(key: str, answer: bool | None) -> bool:
-    """Exercise check: is ``answer`` what this machine really says about capability ``key``?"""
+#: The question each capability answers, for the exercise's verdict.
+QUESTIONS = {"docker": "does a Docker Engine answer here?",
+             "registry": "can this machine pull images from a registry?",
+             "compose": "is Docker Compose available?", "swarm": "can this engine run swarm mode?",
+             "libvirt-test": "does libvirt's test driver work?", "libvirt-qemu": "does libvirt manage QEMU guests here?",
+             "kvm": "does KVM really run a guest here?"}
+_WORDS = {"yes": True, "no": False, "true": True, "false": False, "si": True, "sí": True, "y": True, "n": False}
+
+
+def check_answer(key: str, answer) -> Verdict:
+    """Exercise check: is ``answer`` (True or False) what this machine really says about capability ``key``?"""
     checks = {"docker": check_docker, "registry": check_registry, "compose": check_compose,
               "swarm": check_swarm, "libvirt-test": check_libvirt_test, "libvirt-qemu": check_libvirt_qemu,
               "kvm": check_kvm}
     if key not in checks:
         raise ValueError(f"Unknown capability {key!r}; choose from {sorted(checks)}.")
-    truth = checks[key]()
+    v = Verdict(f"Exercise: {QUESTIONS[key]}")
     if answer is None:
-        print(f"Not answered yet: set the variable to True or False, then run the cell again.")
-        return False
-    if bool(answer) == truth.ok:
-        print(f"✔ Right: {truth.detail}")
-        return True
-    print(f"✘ Not quite: look at the row '{truth.name}' of the report again.")
-    return False
+        return v.not_attempted("No answer yet: the variable is still None.",
+                               hint="Replace None with True or False (no quotes), then run the cell and this check.")
+    if not isinstance(answer, bool):
+        word = str(answer).strip().lower()
+        said = (f"{answer!r} says it in words" if isinstance(answer, str) and word in _WORDS
+                else f"{answer!r} is a {type(answer).__name__}, not a yes/no value")
+        v.fail(f"{said}: the check compares a boolean with what the machine does.",
+               hint="Answer True or False, without quotes (Python's two boolean values).")
+        return v
+    truth = checks[key]()
+    if answer == truth.ok:
+        v.ok(f"Right ({answer}): {truth.detail}")
+    else:
+        v.fail(f"{answer} is not what this machine does.",
+               hint=f"Look at the row '{truth.name}' of the report again: a ✔ there means True, a ✘ False.")
+    return v
 
 
 if __name__ == "__main__":

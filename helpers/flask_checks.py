@@ -3,13 +3,13 @@
 Each ``check_...(app)`` serves the student's Flask app (any WSGI app) on
 127.0.0.1 with :func:`helpers.servers.serve`, or uses the base URL of a
 server that is already running, drives it with real HTTP requests and
-returns a :class:`CheckReport`: case by case, what passes and, for what
-does not, what was expected, what came back and what to fix.  When the app
-raises, each case names the exception and the report shows its first
-traceback once (instead of one traceback per request).  A check never
-raises because the app is wrong (the report says so); it raises
-:class:`helpers.errors.WorkbookError` only when there is nothing to check
-(not an app, a malformed URL, nothing listening).
+returns a :class:`~helpers.verdict.Verdict`: case by case, what passes and,
+for what does not, what was expected, what came back and a hint on what to
+change.  When the app raises, each case names the exception and the verdict
+notes the first one once, with the lines of the app's code it went through
+(instead of one traceback per request).  A check never raises because the
+app is wrong, nor when it is given something that is not an app (a view
+function, a step, a URL where nothing answers): the verdict says so.
 
 * :func:`check_contract` -- notebook 03: URIs (collection, item, filter,
   sub-collection), content negotiation (JSON, XML, 406).
@@ -27,7 +27,6 @@ service against its OpenAPI document).
 from __future__ import annotations
 
 import contextlib
-import html
 import inspect
 import json
 import logging
@@ -37,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
@@ -47,6 +46,7 @@ import requests
 
 from . import servers
 from .errors import WorkbookError
+from .verdict import Verdict
 
 TIMEOUT = 5
 
@@ -63,80 +63,17 @@ ACCOUNTS = [
 ]
 
 
-# --------------------------------------------------------------------------- reports
-
-@dataclass
-class Case:
-    """One checked behaviour: what was tried, whether it passed, what to fix."""
-
-    name: str
-    ok: bool
-    detail: str = ""
-
-
-@dataclass
-class CheckReport:
-    """The verdict of a check, shown as a table in Jupyter and as text elsewhere."""
-
-    title: str
-    cases: list[Case] = field(default_factory=list)
-    #: The first exception the app raised during the check, as a traceback ("" if none).
-    first_traceback: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.cases) and all(c.ok for c in self.cases)
-
-    @property
-    def score(self) -> tuple[int, int]:
-        return sum(c.ok for c in self.cases), len(self.cases)
-
-    def failures(self) -> list[Case]:
-        return [c for c in self.cases if not c.ok]
-
-    def raise_if_failed(self) -> "CheckReport":
-        """Raise a WorkbookError naming the first failing case (for scripts and tests)."""
-        bad = self.failures()
-        if bad:
-            raise WorkbookError(f"{self.title}: {len(bad)} case(s) fail; first: {bad[0].name}: {bad[0].detail}")
-        return self
-
-    def headline(self) -> str:
-        ok, total = self.score
-        verdict = "all pass, well done" if self.passed else f"{total - ok} to fix"
-        return f"{self.title}: {ok} of {total} cases pass ({verdict})"
-
-    def __str__(self) -> str:
-        lines = [self.headline()]
-        for c in self.cases:
-            lines.append(f"  {'PASS' if c.ok else 'FAIL'}  {c.name}" + ("" if c.ok or not c.detail else f"\n        -> {c.detail}"))
-        if self.first_traceback:
-            lines.append("The first exception your app raised:\n" + self.first_traceback)
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td style='color:{'#1a7f37' if c.ok else '#cf222e'};font-weight:bold;white-space:nowrap'>{'✔ pass' if c.ok else '✘ fail'}</td>"
-            f"<td style='text-align:left'>{html.escape(c.name)}</td>"
-            f"<td style='text-align:left'>{'' if c.ok else html.escape(c.detail)}</td></tr>"
-            for c in self.cases)
-        crash = (f"<details><summary>The first exception your app raised (click to see its traceback)</summary>"
-                 f"<pre>{html.escape(self.first_traceback)}</pre></details>" if self.first_traceback else "")
-        return (f"<p><b>{html.escape(self.headline())}</b></p>"
-                f"<table><tr><th></th><th style='text-align:left'>case</th>"
-                f"<th style='text-align:left'>what to fix</th></tr>{rows}</table>{crash}")
-
+# --------------------------------------------------------------------------- checking
 
 class _Checker:
-    """Runs cases against one base URL; a case is a function that raises _Fail."""
+    """Runs cases against one base URL, into a :class:`~helpers.verdict.Verdict`; a case raises _Fail."""
 
     def __init__(self, title: str, base: str, crashes: "_CrashLog | None" = None):
-        self.report = CheckReport(title)
+        self.verdict = Verdict(title)
         self.base = base.rstrip("/")
         self.http = requests.Session()
         self.crashes = crashes
+        self.first_crash = ""
 
     def request(self, method: str, path: str, **kw) -> requests.Response:
         kw.setdefault("timeout", TIMEOUT)
@@ -147,28 +84,37 @@ class _Checker:
         if self.crashes and r.status_code >= 500 and len(self.crashes.records) > seen:
             record = self.crashes.records[seen]
             r.app_error = _exception_summary(record.exc_info)
-            if not self.report.first_traceback:
-                self.report.first_traceback = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            if not self.first_crash:
+                self.first_crash = _traceback_line(record.exc_info)
         return r
 
     def case(self, name: str, fn: Callable[[], None]) -> bool:
         try:
             fn()
         except _Fail as exc:
-            self.report.cases.append(Case(name, False, str(exc)))
-            return False
+            return self.verdict.fail(f"{name} — {exc.what}", hint=exc.hint)
         except requests.Timeout:
-            self.report.cases.append(Case(name, False, f"no answer within {TIMEOUT} s: does the route block or loop?"))
-            return False
+            return self.verdict.fail(f"{name} — no answer within {TIMEOUT} s",
+                                     hint="Does the route block or loop? A view must return a response.")
         except requests.ConnectionError:
-            self.report.cases.append(Case(name, False, "the connection failed or was closed: did the server stop?"))
-            return False
-        self.report.cases.append(Case(name, True))
-        return True
+            return self.verdict.fail(f"{name} — the connection failed or was closed",
+                                     hint="Did the server stop? Run the check again.")
+        return self.verdict.ok(name)
+
+    def result(self) -> Verdict:
+        if self.first_crash:
+            self.verdict.note(f"The first exception your app raised: {self.first_crash}")
+        return self.verdict
 
 
 class _Fail(Exception):
-    pass
+    """A case that does not hold: ``what`` was seen, ``hint`` says what to change (None: nothing to add)."""
+
+    def __init__(self, what: str, hint: str | None = None):
+        super().__init__(what)
+        if hint:    # a hint is a sentence of its own
+            hint = hint[:1].upper() + hint[1:] + ("" if hint.endswith((".", "?", "!", ")")) else ".")
+        self.what, self.hint = what, hint
 
 
 def _describe(r: requests.Response) -> str:
@@ -178,30 +124,37 @@ def _describe(r: requests.Response) -> str:
 
 def _expect_status(r: requests.Response, expected: int | tuple[int, ...], fix: str) -> None:
     allowed = expected if isinstance(expected, tuple) else (expected,)
-    if r.status_code not in allowed:
-        hint = fix
-        if r.status_code == 500 and getattr(r, "app_error", None):
-            # The 500 page says nothing useful; the exception does (its traceback follows the table).
-            raise _Fail(f"expected {' or '.join(map(str, allowed))}, got 500 because the app raised {r.app_error}"
-                        + ("" if fix.startswith("add ") else f". Then: {fix}"))
-        if r.status_code == 500:
-            # The exception may come from the view, a hook or an error handler: the
-            # traceback names it.  A 500 means code ran, so a fix that says "add a
-            # route" would mislead (a crashing hook fails every case); other fixes help.
-            hint = ("the app raised an exception (500): read the server's traceback (printed above, or in its log); "
-                    "it names the view, hook or error handler that failed" + ("" if fix.startswith("add ") else f". Then: {fix}"))
-        elif r.status_code == 405 and 405 not in allowed:
-            hint = f"no route accepts {r.request.method} on this URL (405): " + fix
-        raise _Fail(f"expected {' or '.join(map(str, allowed))}, got {_describe(r)}; {hint}")
+    if r.status_code in allowed:
+        return
+    wanted = " or ".join(map(str, allowed))
+    if r.status_code == 500 and getattr(r, "app_error", None):
+        # The 500 page says nothing useful; the exception does.
+        raise _Fail(f"expected {wanted}, got 500 because the app raised {r.app_error}",
+                    hint=None if fix.startswith("add ") else fix)
+    hint = fix
+    if r.status_code == 500:
+        # The exception may come from the view, a hook or an error handler: the traceback names it.  A
+        # 500 means code ran, so a fix that says "add a route" would mislead (a crashing hook fails
+        # every case); other fixes help.
+        hint = ("The app raised an exception (500): read the server's traceback (in its log); it names the view, "
+                "hook or error handler that failed." + ("" if fix.startswith("add ") else f" Then: {fix}"))
+    elif r.status_code == 501 and 501 not in allowed:
+        hint = "The route still answers 501 Not Implemented (the stub's abort(501)): write the real code. " + fix
+    elif r.status_code == 405 and 405 not in allowed:
+        hint = f"No route accepts {r.request.method} on this URL (405): " + fix
+    elif r.status_code == 400 and 400 not in allowed and fix.startswith("add "):
+        hint = ("The route exists but answered 400 Bad Request: it reads something this request does not carry, "
+                "such as request.args['x'] without ?x= (request.args.get('x') gives None instead).")
+    raise _Fail(f"expected {wanted}, got {_describe(r)}", hint=hint)
 
 
 def _expect_json(r: requests.Response, fix: str):
     if "json" not in r.headers.get("Content-Type", ""):
-        raise _Fail(f"expected a JSON body (Content-Type application/json), got {_describe(r)}; {fix}")
+        raise _Fail(f"expected a JSON body (Content-Type application/json), got {_describe(r)}", hint=fix)
     try:
         return r.json()
     except ValueError:
-        raise _Fail(f"the body is labelled JSON but does not parse: {r.text[:80]!r}; {fix}") from None
+        raise _Fail(f"the body is labelled JSON but does not parse: {r.text[:80]!r}", hint=fix) from None
 
 
 def _expect_json_error(r: requests.Response, status: int, fix: str) -> None:
@@ -251,38 +204,64 @@ def _crash_log(app) -> Iterator["_CrashLog | None"]:
             logger.addHandler(default_handler)
 
 
+def _student_frames(tb) -> list:
+    return [f for f in traceback.extract_tb(tb) if "site-packages" not in f.filename and "/helpers/" not in f.filename]
+
+
 def _exception_summary(exc_info) -> str:
     """'AttributeError: start (in stop_clock(), line 5)': the exception and the innermost frame of the app's code."""
     exc_type, exc, tb = exc_info
-    frames = [f for f in traceback.extract_tb(tb)
-              if "site-packages" not in f.filename and "/helpers/" not in f.filename]
+    frames = _student_frames(tb)
     where = f" (in {frames[-1].name}(), line {frames[-1].lineno})" if frames else ""
     return f"{exc_type.__name__}: {str(exc).rstrip('.')}{where}"
 
 
-@contextlib.contextmanager
-def _target(app_or_url, name: str) -> Iterator[str]:
-    """A base URL for ``app_or_url``: serve an app for the check's duration, or use a URL."""
+def _traceback_line(exc_info) -> str:
+    """The exception and the frames of the app's own code, in one line: what the server's traceback says."""
+    exc_type, exc, tb = exc_info
+    frames = " → ".join(f"{f.name}() line {f.lineno}: {(f.line or '').strip()}" for f in _student_frames(tb)[-3:])
+    return f"{exc_type.__name__}: {str(exc).rstrip('.')}" + (f", raised in {frames}" if frames else "")
+
+
+def _unusable(app_or_url, example: str) -> tuple[str, str] | None:
+    """Why ``app_or_url`` cannot be checked (a sentence and a hint), or None when it can.
+
+    ``example`` is the call to write instead, e.g. ``check_tasks_api(build(*steps, put_step))``.
+    """
     if isinstance(app_or_url, str):
         parts = urlsplit(app_or_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise WorkbookError(f"{app_or_url!r} is not a base URL such as 'http://127.0.0.1:5000'; "
-                                "pass the Flask app itself or its server's URL.")
+            return (f"{app_or_url!r} is not a base URL such as 'http://127.0.0.1:5000'.",
+                    f"Pass the Flask app itself: {example}.")
         try:
             requests.get(app_or_url, timeout=TIMEOUT)
         except requests.RequestException:
-            raise WorkbookError(f"Nothing answers at {app_or_url}: start the server first "
-                                "(helpers.servers.serve(app)) or pass the Flask app itself.") from None
-        yield app_or_url.rstrip("/")
-        return
+            return (f"Nothing answers at {app_or_url}.",
+                    f"Start the server first (helpers.servers.serve(app)), or pass the Flask app itself: {example}.")
+        return None
     if not callable(app_or_url):
-        raise WorkbookError(f"The check needs your Flask app (or its base URL), not a {type(app_or_url).__name__}.")
+        return (f"The check needs your Flask app (or its base URL), not {type(app_or_url).__name__} {app_or_url!r:.40}.",
+                f"Pass the app: {example}.")
     if inspect.isfunction(app_or_url) or inspect.ismethod(app_or_url):
-        try:   # a WSGI app takes (environ, start_response); a view function usually does not
+        try:   # a WSGI app takes (environ, start_response); a view function or a step does not
             inspect.signature(app_or_url).bind(None, None)
         except TypeError:
-            raise WorkbookError(f"{app_or_url.__name__}() looks like a view function: pass the Flask app itself "
-                                "(the object made by Flask(...)), not one of its routes.") from None
+            name = app_or_url.__name__
+            params = list(inspect.signature(app_or_url).parameters)
+            if params == ["app"]:
+                return (f"{name}() is a function that adds routes to an app, not the app itself.",
+                        f"Build the app with it and pass that: {example}.")
+            return (f"{name}() looks like a view function (one route), not the Flask app.",
+                    f"Pass the app itself, the object made by Flask(...): {example}.")
+    return None
+
+
+@contextlib.contextmanager
+def _target(app_or_url, name: str) -> Iterator[str]:
+    """A base URL for ``app_or_url`` (checked with :func:`_unusable` first): serve an app for the check, or use a URL."""
+    if isinstance(app_or_url, str):
+        yield app_or_url.rstrip("/")
+        return
     with servers.serve(app_or_url, name=name) as server:
         yield server.url
 
@@ -384,43 +363,64 @@ def run_schemathesis(openapi_url: str, *, max_examples: int = 15, seed: int = 1,
                        last_line=lines[-1] if lines else "")
 
 
-def check_contract(app_or_url) -> CheckReport:
+def _start(title: str, app_or_url, example: str) -> Verdict | None:
+    """A failed verdict when ``app_or_url`` cannot be checked (None when it can)."""
+    v = Verdict(title)
+    if app_or_url is None:
+        return v.not_attempted("There is no app yet (the check was given None).",
+                               hint=f"Build your Flask app in the cell above, then run {example}.")
+    problem = _unusable(app_or_url, example)
+    if problem:
+        v.fail(problem[0], hint=problem[1])
+        return v
+    return None
+
+
+def check_contract(app_or_url) -> Verdict:
     """Notebook 03's exercise: the users service and its contract.
 
     Expected: ``GET /v1/users`` (all :data:`USERS`, JSON array), ``?name=``
     filter, ``GET /v1/users/<id>`` (JSON by default, XML with
     ``Accept: application/xml``, 406 for any other Accept, 404 for an
     unknown id) and the sub-collection ``GET /v1/users/<id>/accounts``
-    (that user's :data:`ACCOUNTS`, 404 for an unknown user).
+    (that user's :data:`ACCOUNTS`, 404 for an unknown user).  Returns a
+    :class:`~helpers.verdict.Verdict`.
     """
+    title = "Exercise: a users service and its contract"
+    refused = _start(title, app_or_url, "check_contract(users_app)")
+    if refused is not None:
+        return refused
     with _target(app_or_url, "check-contract") as base, _crash_log(app_or_url) as crashes:
-        c = _Checker("check_contract", base, crashes)
+        c = _Checker(title, base, crashes)
 
         def collection():
             r = c.request("GET", "/v1/users")
             _expect_status(r, 200, "add @app.get('/v1/users') returning the list of users")
             body = _expect_json(r, "return the list (Flask turns a list or dict into JSON)")
-            if sorted(u.get("id") for u in body if isinstance(u, dict)) != [u["id"] for u in USERS]:
-                raise _Fail(f"expected the {len(USERS)} users of USERS, got {body!r:.150}")
+            if not isinstance(body, list) or sorted(u.get("id") for u in body if isinstance(u, dict)) != [u["id"] for u in USERS]:
+                raise _Fail(f"expected the {len(USERS)} users of USERS, got {body!r:.150}",
+                            hint="Return jsonify(USERS) when there is no ?name=.")
 
         def name_filter():
             r = c.request("GET", "/v1/users", params={"name": "Pepe"})
             _expect_status(r, 200, "the collection route should accept a ?name= query parameter")
             body = _expect_json(r, "return the filtered list as JSON")
-            ids = sorted(u.get("id") for u in body if isinstance(u, dict))
+            ids = sorted(u.get("id") for u in body if isinstance(u, dict)) if isinstance(body, list) else body
             if ids != [1, 3]:
-                raise _Fail(f"?name=Pepe should keep users 1 and 3 only, got ids {ids}; "
-                            "read request.args.get('name') and keep the users with that name")
+                raise _Fail(f"?name=Pepe should keep users 1 and 3 only, got ids {ids}",
+                            hint="Read request.args.get('name') and keep the users with that name.")
             r = c.request("GET", "/v1/users", params={"name": "Nobody"})
-            if r.status_code != 200 or r.json() != []:
-                raise _Fail(f"a filter that matches nobody should give 200 and [], got {_describe(r)}")
+            if r.status_code != 200 or "json" not in r.headers.get("Content-Type", "") or r.json() != []:
+                raise _Fail(f"a filter that matches nobody should give 200 and [], got {_describe(r)}",
+                            hint="An empty result is still a collection: 200 with [].")
 
         def item():
             r = c.request("GET", "/v1/users/2")
             _expect_status(r, 200, "add @app.get('/v1/users/<int:user_id>')")
             body = _expect_json(r, "without an Accept header (or with */*) answer JSON")
             if body != USERS[1]:
-                raise _Fail(f"/v1/users/2 should be {USERS[1]}, got {body!r:.150}")
+                raise _Fail(f"/v1/users/2 should be {USERS[1]}, got {body!r:.150}",
+                            hint="Find the user whose id is user_id and return it.")
 
         def missing():
             if c.request("GET", "/v1/users/2").status_code != 200:
@@ -432,9 +432,10 @@ def check_contract(app_or_url) -> CheckReport:
             r = c.request("GET", "/v1/users/1/accounts")
             _expect_status(r, 200, "add the sub-collection route @app.get('/v1/users/<int:user_id>/accounts')")
             body = _expect_json(r, "return the list of the user's accounts as JSON")
-            ids = sorted(a.get("id") for a in body if isinstance(a, dict))
+            ids = sorted(a.get("id") for a in body if isinstance(a, dict)) if isinstance(body, list) else body
             if ids != [10, 11]:
-                raise _Fail(f"user 1 owns accounts 10 and 11 only, got ids {ids}; keep the accounts whose user_id matches")
+                raise _Fail(f"user 1 owns accounts 10 and 11 only, got ids {ids}",
+                            hint="Keep the accounts whose user_id matches.")
 
         def accounts_missing():
             if c.request("GET", "/v1/users/1/accounts").status_code != 200:
@@ -446,14 +447,16 @@ def check_contract(app_or_url) -> CheckReport:
             r = c.request("GET", "/v1/users/2", headers={"Accept": "application/xml"})
             _expect_status(r, 200, "answer XML when the client accepts application/xml")
             if not r.headers.get("Content-Type", "").startswith("application/xml"):
-                raise _Fail(f"expected Content-Type application/xml, got {_describe(r)}; "
-                            "return Response(text, mimetype='application/xml')")
+                raise _Fail(f"expected Content-Type application/xml, got {_describe(r)}",
+                            hint="When best_match(...) is 'application/xml', return Response(text, mimetype='application/xml').")
             try:
                 root = ET.fromstring(r.content)
             except ET.ParseError as exc:
-                raise _Fail(f"the body is not well-formed XML ({exc}): {r.text[:80]!r}") from None
+                raise _Fail(f"the body is not well-formed XML ({exc}): {r.text[:80]!r}",
+                            hint="Build the XML with ElementTree (ET.Element, ET.SubElement, ET.tostring).") from None
             if "Ana" not in "".join(root.itertext()):
-                raise _Fail(f"the XML should contain user 2's fields (name Ana), got {r.text[:120]!r}")
+                raise _Fail(f"the XML should contain user 2's fields (name Ana), got {r.text[:120]!r}",
+                            hint="Put each field of the user in an element of its own.")
 
         def not_acceptable():
             r = c.request("GET", "/v1/users/2", headers={"Accept": "image/png"})
@@ -467,12 +470,12 @@ def check_contract(app_or_url) -> CheckReport:
         c.case("GET /v1/users/99/accounts answers 404", accounts_missing)
         c.case("GET /v1/users/2 with Accept: application/xml returns XML", xml)
         c.case("GET /v1/users/2 with Accept: image/png answers 406 Not Acceptable", not_acceptable)
-        return c.report
+        return c.result()
 
 
 # --------------------------------------------------------------------------- notebook 04
 
-def check_flask_basics(app_or_url) -> CheckReport:
+def check_flask_basics(app_or_url) -> Verdict:
     """Notebook 04's exercise: routes, converters, methods, responses, errors and hooks.
 
     Expected: ``GET /hello/<name>`` -> HTML containing ``Hello, <name>!``;
@@ -482,24 +485,31 @@ def check_flask_basics(app_or_url) -> CheckReport:
     (GET on /echo is a 405); ``GET /visit`` counts the client's visits in a
     cookie ``visits``; every response has a header ``X-Elapsed-ms`` (set by
     an ``after_request`` hook from a time stored in ``g`` by ``before_request``).
+    Returns a :class:`~helpers.verdict.Verdict`.
     """
+    title = "Exercise: one small Flask app, all the pieces"
+    refused = _start(title, app_or_url, "check_flask_basics(basics_app)")
+    if refused is not None:
+        return refused
     with _target(app_or_url, "check-flask-basics") as base, _crash_log(app_or_url) as crashes:
-        c = _Checker("check_flask_basics", base, crashes)
+        c = _Checker(title, base, crashes)
 
         def hello():
             r = c.request("GET", "/hello/Ada")
             _expect_status(r, 200, "add @app.route('/hello/<name>')")
             if not r.headers.get("Content-Type", "").startswith("text/html"):
-                raise _Fail(f"return a str (Flask sends it as text/html), got {_describe(r)}")
+                raise _Fail(f"expected HTML, got {_describe(r)}", hint="Return a str: Flask sends it as text/html.")
             if "Hello, Ada!" not in r.text:
-                raise _Fail(f"the page should say 'Hello, Ada!', got {r.text[:80]!r}; use the <name> argument")
+                raise _Fail(f"the page should say 'Hello, Ada!', got {r.text[:80]!r}",
+                            hint="Use the <name> argument: f'Hello, {name}!'.")
 
         def square():
             r = c.request("GET", "/square/12")
             _expect_status(r, 200, "add @app.route('/square/<int:n>')")
             body = _expect_json(r, "return a dict and Flask sends JSON")
             if body != {"n": 12, "square": 144}:
-                raise _Fail(f"expected {{'n': 12, 'square': 144}}, got {body!r}; is n an int (the int converter)?")
+                raise _Fail(f"expected {{'n': 12, 'square': 144}}, got {body!r}",
+                            hint="Is n an int? With the converter <int:n> Flask passes a whole number.")
 
         def converter():
             if c.request("GET", "/square/12").status_code != 200:
@@ -512,7 +522,8 @@ def check_flask_basics(app_or_url) -> CheckReport:
             _expect_status(r, 404, "unknown URLs are 404")
             body = _expect_json(r, "register @app.errorhandler(404) returning a dict and 404")
             if not isinstance(body, dict) or "error" not in body:
-                raise _Fail(f"the 404 JSON should have an 'error' key, got {body!r}")
+                raise _Fail(f"the 404 JSON should have an 'error' key, got {body!r}",
+                            hint="Return {'error': ...}, 404 from the error handler.")
 
         def echo():
             r = c.request("POST", "/echo", params={"x": "1"}, json={"a": [1, 2]})
@@ -520,7 +531,8 @@ def check_flask_basics(app_or_url) -> CheckReport:
             body = _expect_json(r, "return a dict")
             want = {"method": "POST", "args": {"x": "1"}, "json": {"a": [1, 2]}}
             if body != want:
-                raise _Fail(f"expected {want}, got {body!r}; use request.method, request.args and request.get_json()")
+                raise _Fail(f"expected {want}, got {body!r}",
+                            hint="Use request.method, request.args.to_dict() and request.get_json().")
 
         def echo_get():
             r = c.request("GET", "/echo")
@@ -534,22 +546,24 @@ def check_flask_basics(app_or_url) -> CheckReport:
                 _expect_status(r, 200, "add @app.route('/visit')")
                 seen.append(r.cookies.get("visits") or c.http.cookies.get("visits"))
             if seen != ["1", "2"]:
-                raise _Fail(f"the cookie 'visits' should be 1 then 2 on two visits, got {seen}; read "
-                            "request.cookies.get('visits', '0'), add 1, and response.set_cookie('visits', str(n)) "
-                            "on a make_response(...)")
+                raise _Fail(f"the cookie 'visits' should be 1 then 2 on two visits, got {seen}",
+                            hint="Read request.cookies.get('visits', '0'), add 1, and response.set_cookie('visits', "
+                                 "str(n)) on a make_response(...).")
 
         def elapsed():
             for method, path in (("GET", "/hello/Ada"), ("GET", "/no/such/page")):
                 r = c.request(method, path)
                 value = r.headers.get("X-Elapsed-ms")
                 if value is None:
-                    raise _Fail(f"{method} {path} has no X-Elapsed-ms header; in @app.after_request set "
-                                "response.headers['X-Elapsed-ms'] from the time stored in g by @app.before_request")
+                    raise _Fail(f"{method} {path} has no X-Elapsed-ms header",
+                                hint="In @app.after_request set response.headers['X-Elapsed-ms'] from the time "
+                                     "stored in g by @app.before_request.")
                 try:
                     if float(value) < 0:
                         raise ValueError
                 except ValueError:
-                    raise _Fail(f"X-Elapsed-ms should be a number of milliseconds >= 0, got {value!r}") from None
+                    raise _Fail(f"X-Elapsed-ms should be a number of milliseconds >= 0, got {value!r}",
+                                hint="Write (time.perf_counter() - g.start) * 1000 as a number.") from None
 
         c.case("GET /hello/Ada returns the HTML 'Hello, Ada!'", hello)
         c.case("GET /square/12 returns JSON {'n': 12, 'square': 144}", square)
@@ -559,30 +573,40 @@ def check_flask_basics(app_or_url) -> CheckReport:
         c.case("GET /echo is 405 Method Not Allowed", echo_get)
         c.case("GET /visit counts visits in a cookie (1, then 2)", visits)
         c.case("every response carries X-Elapsed-ms (before_request + g + after_request)", elapsed)
-        return c.report
+        return c.result()
 
 
 # --------------------------------------------------------------------------- notebook 05
 
-def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
-    """Notebook 05's exercise: a RESTful tasks collection at ``prefix``.
+def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> Verdict:
+    """Notebook 05's exercise: a RESTful tasks collection at ``prefix``, with the PUT route.
 
     Creates, replaces and deletes tasks of its own (a task needs a
     ``title``; ``done`` is a boolean).  Checks the list and its ``done``
     filter, 201 + Location, PUT (200, 404, 400, 415), DELETE (204, then
-    404), 405 on the collection, JSON error bodies, and that nothing
-    answered 500.
+    404), 405 on the collection, JSON error bodies, and that no request made
+    the app fail with a 500.  When no PUT got anything but a 405 (no route)
+    or a 501 (the notebook's stub), the PUT route is not written yet: the
+    verdict says "not attempted" whatever the rest of the app does.
+    Returns a :class:`~helpers.verdict.Verdict`.
     """
+    title = "Exercise: the PUT route of the tasks API"
+    refused = _start(title, app_or_url, "check_tasks_api(build(*steps, put_step))")
+    if refused is not None:
+        return refused
     with _target(app_or_url, "check-tasks-api") as base, _crash_log(app_or_url) as crashes:
-        c = _Checker("check_tasks_api", base, crashes)
+        c = _Checker(title, base, crashes)
         state: dict = {}
-        server_errors: list[str] = []
+        crashed: list[str] = []
+        put_statuses: list[int] = []
         original = c.request
 
         def request(method, path, **kw):
             r = original(method, path, **kw)
-            if r.status_code >= 500:
-                server_errors.append(f"{method} {path} -> {r.status_code}")
+            if r.status_code == 500:        # a crash; a deliberate 501 or 503 is not one
+                crashed.append(f"{method} {path}")
+            if method == "PUT":
+                put_statuses.append(r.status_code)
             return r
 
         c.request = request
@@ -592,17 +616,20 @@ def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
             _expect_status(r, 200, f"add a GET route on {prefix}")
             body = _expect_json(r, "return the list of tasks as JSON")
             if not isinstance(body, list):
-                raise _Fail(f"the collection should be a JSON array, got {type(body).__name__}")
+                raise _Fail(f"the collection should be a JSON array, got {type(body).__name__}",
+                            hint="Return jsonify(tasks), a list.")
 
         def create():
             r = c.request("POST", prefix, json={"title": "check: write the PUT route", "done": False})
             _expect_status(r, 201, "a successful POST answers 201 Created: return task, 201, {'Location': ...}")
             task = _expect_json(r, "return the new task as JSON")
             if not isinstance(task, dict) or "id" not in task:
-                raise _Fail(f"the created task should be returned with its id, got {task!r:.120}")
+                raise _Fail(f"the created task should be returned with its id, got {task!r:.120}",
+                            hint="Return the task as stored, with its id.")
             location = r.headers.get("Location", "")
             if not location.rstrip("/").endswith(f"{prefix}/{task['id']}"):
-                raise _Fail(f"the Location header should be the new task's URI {prefix}/{task['id']}, got {location!r}")
+                raise _Fail(f"the Location header should be the new task's URI {prefix}/{task['id']}, got {location!r}",
+                            hint="Build it with url_for('get_task', task_id=task['id']).")
             state["id"], state["url"] = task["id"], f"{prefix}/{task['id']}"
             got = c.request("GET", state["url"])
             _expect_status(got, 200, "the URI given in Location must work with GET")
@@ -621,12 +648,12 @@ def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
             body = _expect_json(r, "return the filtered list as JSON")
             if not body or any(t.get("done") is not False for t in body):
                 raise _Fail(f"?done=false should return only tasks with done false (and include the new one), "
-                            f"got {[t.get('done') for t in body][:10]}; compare request.args.get('done') == 'true'")
+                            f"got {[t.get('done') for t in body][:10]}", hint="Compare request.args.get('done') == 'true'.")
             r = c.request("GET", prefix, params={"done": "true"})
             body = _expect_json(r, "return the filtered list as JSON")
             if any(t.get("done") is not True for t in body) or any(t.get("id") == state["id"] for t in body):
-                raise _Fail("?done=true should return only tasks with done true; the string 'false' is truthy in "
-                            "Python, so compare with 'true' rather than using bool()")
+                raise _Fail("?done=true should return only tasks with done true",
+                            hint="The string 'false' is truthy in Python: compare with 'true' rather than using bool().")
             r = c.request("GET", prefix, params={"done": "maybe"})
             _expect_json_error(r, 400, "reject ?done=maybe with abort(400, ...): only 'true' and 'false' mean something")
 
@@ -635,36 +662,39 @@ def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
             r = c.request("PUT", url, json={"title": "check: PUT done", "done": True})
             _expect_status(r, 200, f"add @app.put('{prefix}/<int:task_id>') that replaces the task and returns it")
             body = _expect_json(r, "return the updated task as JSON")
-            if body.get("title") != "check: PUT done" or body.get("done") is not True:
-                raise _Fail(f"the answer should show the new title and done=true, got {body!r:.150}")
+            if not isinstance(body, dict) or body.get("title") != "check: PUT done" or body.get("done") is not True:
+                raise _Fail(f"the answer should show the new title and done=true, got {body!r:.150}",
+                            hint="Return what store.replace(task_id, fields) returns.")
             again = _expect_json(c.request("GET", url), "GET should return JSON")
             if again.get("title") != "check: PUT done" or again.get("done") is not True:
-                raise _Fail(f"the change was not stored: GET {url} still gives {again!r:.150}")
+                raise _Fail(f"the change was not stored: GET {url} still gives {again!r:.150}",
+                            hint="Store the new fields with store.replace(task_id, fields).")
 
         def put_missing():
             need_task()
             r = c.request("PUT", f"{prefix}/987654321", json={"title": "nobody", "done": False})
-            _expect_json_error(r, 404, "look the task up first and abort(404) when it does not exist")
+            _expect_json_error(r, 404, "look the task up first (store.get) and abort(404) when it does not exist")
 
         def put_invalid():
             url = need_task()
             for bad, why in (({"done": True}, "no title"), ({"title": "x", "done": "yes"}, "done is a string"),
                              (["a", "list"], "not an object")):
                 r = c.request("PUT", url, json=bad)
-                _expect_status(r, 400, f"a body {json.dumps(bad)} ({why}) must be rejected: validate before storing")
+                _expect_status(r, 400, f"a body {json.dumps(bad)} ({why}) must be rejected: "
+                                       "validate(json_body()) before storing")
                 _expect_json_error(r, 400, "validate the body and abort(400, ...) with a JSON error")
 
         def put_not_json():
             url = need_task()
             r = c.request("PUT", url, data="title=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
-            _expect_json_error(r, 415, "when not request.is_json, abort(415): the body must be application/json")
+            _expect_json_error(r, 415, "when not request.is_json, abort(415) (json_body() does it)")
 
         def delete():
             url = need_task()
             r = c.request("DELETE", url)
             _expect_status(r, 204, "DELETE answers 204 No Content: return '', 204")
             if r.content:
-                raise _Fail(f"a 204 answer has no body, got {r.content[:60]!r}")
+                raise _Fail(f"a 204 answer has no body, got {r.content[:60]!r}", hint="Return '', 204.")
             r = c.request("GET", url)
             _expect_json_error(r, 404, "after DELETE the task must be gone (404)")
 
@@ -673,17 +703,19 @@ def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
             _expect_json_error(r, 405, "DELETE on the whole collection is not part of the API: Flask answers 405; "
                                        "make the error handler answer in JSON")
             if "Allow" not in r.headers:
-                raise _Fail("a 405 answer should list the allowed methods in an Allow header "
-                            "(keep the headers of the HTTPException: e.get_response().headers)")
+                raise _Fail("a 405 answer should list the allowed methods in an Allow header",
+                            hint="Keep the headers of the HTTPException: e.get_response().headers.")
 
-        def no_server_errors():
+        def no_crash():
             for body in ("{not json", "null", '"just a string"', "[]"):
                 c.request("POST", prefix, data=body, headers={"Content-Type": "application/json"})
+                if "url" in state:
+                    c.request("PUT", state["url"], data=body, headers={"Content-Type": "application/json"})
             c.request("POST", prefix, data="x", headers={"Content-Type": "text/plain"})
             c.request("GET", prefix + "/not-a-number")
-            if server_errors:
-                raise _Fail(f"{len(server_errors)} request(s) answered 5xx: {', '.join(server_errors[:4])}; "
-                            "a bad request is the client's fault (4xx), never a 500")
+            if crashed:
+                raise _Fail(f"{len(crashed)} request(s) made the app fail with a 500: {', '.join(crashed[:4])}",
+                            hint="A bad request is the client's fault: check it and answer 4xx, never let it crash the app.")
 
         c.case(f"GET {prefix} returns a JSON array", listing)
         c.case(f"POST {prefix} answers 201 + Location, and the new task can be read there", create)
@@ -694,5 +726,13 @@ def check_tasks_api(app_or_url, prefix: str = "/api/v1/tasks") -> CheckReport:
         c.case("PUT with a non-JSON body is a JSON 415", put_not_json)
         c.case("DELETE answers 204 with no body, then the task is 404", delete)
         c.case(f"DELETE {prefix} is a JSON 405 with an Allow header", method_not_allowed)
-        c.case("no request, however bad, got a 500", no_server_errors)
-        return c.report
+        c.case("no request, however bad, made the app crash with a 500 Internal Server Error", no_crash)
+        if put_statuses and set(put_statuses) <= {405, 501}:
+            # Nothing of the PUT route is there yet: the other lines judge the notebook's own steps.
+            what = ("still answers 501 Not Implemented (the stub)" if 501 in put_statuses
+                    else f"answers 405: no route accepts PUT on {prefix}/<id>")
+            return Verdict(title).not_attempted(
+                f"Every PUT {what}; the PUT route is not written yet.",
+                hint="In put_step: 404 when store.get(task_id) is None, then fields = validate(json_body()), "
+                     "then return store.replace(task_id, fields).")
+        return c.result()

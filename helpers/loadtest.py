@@ -232,11 +232,32 @@ def reading(sweeps: dict[str, list[LoadResult]]) -> str:
             lines.append(f"   {r.concurrency:>2} clients: mean latency {r.summary()['mean_ms']:6.2f} ms, "
                          f"Little's law predicts {little:6.2f} ms")
     if len(sweeps) == 2:
-        (a, ra), (b, rb) = sweeps.items()
-        peak_a, peak_b = (max(r.throughput for r in rs) for rs in (ra, rb))
-        if peak_a:
-            lines.append(f"\n{b}'s peak throughput is {peak_b / peak_a:.1f}x {a}'s on this machine, in this run.")
+        lines.append("")
+        lines += compare(sweeps)
     return "\n".join(lines)
+
+
+def compare(sweeps: dict[str, list[LoadResult]]) -> list[str]:
+    """Two servers' sweeps compared, from the measurements only: peak throughput and median latency.
+
+    Says which server came out ahead in *this* run, so that a notebook's text
+    never has to claim an outcome that another run (another machine, another
+    load) may contradict.
+    """
+    (a, ra), (b, rb) = sweeps.items()
+    peak_a, peak_b = (max(r.throughput for r in rs) for rs in (ra, rb))
+    lines = []
+    if peak_a:
+        ratio = peak_b / peak_a
+        verdict = "higher than" if ratio > 1.05 else "lower than" if ratio < 1 / 1.05 else "about the same as"
+        lines.append(f"In this run {b}'s peak throughput ({peak_b:.0f} req/s) is {ratio:.2f}x {a}'s "
+                     f"({peak_a:.0f} req/s): {verdict} it.")
+    pairs = [(x, y) for x in ra for y in rb if x.concurrency == y.concurrency]
+    if pairs:
+        faster = [x.concurrency for x, y in pairs if y.percentile(50) < x.percentile(50)]
+        lines.append(f"{b} had the lower median latency at {len(faster)} of the {len(pairs)} concurrency levels"
+                     + (f" ({', '.join(map(str, faster))} clients)." if faster else "."))
+    return lines
 
 
 def results_table(sweeps: dict[str, list[LoadResult]]) -> str:

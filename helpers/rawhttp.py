@@ -10,7 +10,8 @@
 * :func:`create_demo_app` is a small Flask app that answers every status code
   the chapter names (200, 201, 204, 3xx, 400, 401, 404, 405, 415, 500, 501,
   503) and a cacheable resource that answers conditional requests with 304.
-* :func:`check_raw_request` is the checker of notebook 02's exercise.
+* :func:`check_raw_request` is the checker of notebook 02's exercise (it returns a
+  :class:`~helpers.verdict.Verdict`).
 
 Everything that a student can get wrong (a bad URL, a host that does not
 answer, a reply that is not HTTP) raises :class:`~helpers.errors.WorkbookError`
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import WorkbookError
+from .verdict import Verdict
 
 CRLF = b"\r\n"
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -143,10 +145,17 @@ def render_url(url: str) -> str:
             ("path", p.path or "(empty: the request line uses /)"),
             ("query", p.query or "(none)"),
             ("fragment", (p.fragment + " (stays in the client: never sent)") if p.fragment else "(none)")]
-    rows += [(f"&nbsp;&nbsp;param {html.escape(k)}", v) for k, v in p.params]
-    table = "".join(f'<tr><td style="text-align:left;color:{_URL_COLOURS.get(k, "#333")}"><b>{k}</b></td>'
-                    f'<td style="text-align:left;font-family:monospace">{html.escape(str(v))}</td></tr>'
-                    for k, v in rows)
+    label = 'style="text-align:left;vertical-align:top;padding:1px 14px 1px 0;white-space:nowrap;'
+    value = 'style="text-align:left;vertical-align:top;padding:1px 0;font-family:monospace"'
+    table = ""
+    for k, v in rows:
+        table += f'<tr><td {label}color:{_URL_COLOURS[k]}"><b>{k}</b></td><td {value}>{html.escape(str(v))}</td></tr>'
+        if k == "query":
+            # Each query parameter on a row of its own, right under "query": its name in the labels'
+            # column, indented by padding (not by spaces), so that every value starts in the same column.
+            table += "".join(f'<tr><td {label}padding-left:1.2em;color:{_URL_COLOURS["query"]}">'
+                             f'{html.escape(name)} =</td><td {value}>{html.escape(val)}</td></tr>'
+                             for name, val in p.params)
     line = (f'<div style="font-family:monospace;font-size:115%;line-height:1.2">{"".join(boxes)}</div>'
             f'<div style="font-family:monospace;margin-top:4px">request line: <b>GET {html.escape(p.target)} HTTP/1.1</b>'
             f' &nbsp; Host: <b>{html.escape(p.authority)}</b></div>')
@@ -613,79 +622,103 @@ def status_table(url: str, cases) -> str:
 
 
 # --------------------------------------------------------------------------- exercise
-def check_raw_request(make_request, url: str) -> bool:
+def line_end_problem(raw: bytes) -> str | None:
+    """What is wrong with the line ends of a request's head, in words (None when they are right).
+
+    HTTP/1.1 ends the request line and every header line with CRLF
+    (``\\r\\n``) and the head with an empty line (so ``\\r\\n\\r\\n``).
+    """
+    head, sep, _ = raw.partition(CRLF + CRLF)
+    if sep and b"\n" not in head.replace(CRLF, b"") and b"\r" not in head.replace(CRLF, b""):
+        return None
+    if b"\n" not in raw and b"\r" not in raw:
+        return "it has no line ends at all: it is one single line"
+    if not sep and CRLF not in raw and b"\n" in raw:
+        return "its lines end with LF (\\n) alone, never with CRLF"
+    if sep:
+        if b"\n" in head.replace(CRLF, b""):
+            return "some lines of the head end with LF (\\n) alone"
+        return "a CR (\\r) stands alone in the head, without its LF"
+    if re.search(rb"(?<!\r)\n", raw):
+        return "some lines end with LF (\\n) alone, and no empty line (CRLF CRLF) ends the headers"
+    return "no empty line (CRLF CRLF) ends the headers"
+
+
+def check_raw_request(make_request, url: str) -> Verdict:
     """Checker for notebook 02: ``make_request(host, port, name)`` returns request bytes.
 
     The request must create an item called ``name`` with ``POST /items`` on
     the demo app at ``url``.  The check sends the bytes exactly as they are
-    and reports, case by case, what is right and what to fix.  Returns True
-    when every case passes (it never raises for a wrong answer).
+    and returns a :class:`~helpers.verdict.Verdict`, case by case (it never
+    raises for a wrong answer).
     """
     p = parse_url(url)
-    results: list[tuple[bool, str]] = []
-
-    def case(ok: bool, text: str):
-        results.append((bool(ok), text))
-        return ok
-
-    raw = None
+    v = Verdict("Exercise: a POST request written by hand")
+    if not callable(make_request):
+        return v.not_attempted(f"make_request is {make_request!r}, not a function.",
+                               hint="Define make_request(host, port, name) in the cell above and run it.")
     try:
         raw = make_request(p.host, p.port, "buy milk")
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8")
-        case(isinstance(raw, (bytes, bytearray)), "make_request returns bytes (or a str)"
-             + ("" if isinstance(raw, (bytes, bytearray)) else
-                f" (yours returned {type(raw).__name__}{': is a return statement missing?' if raw is None else ''})"))
     except Exception as exc:  # the student's code failed: say so, do not crash
-        case(False, f"make_request raised {type(exc).__name__}: {exc}")
-    if isinstance(raw, (bytes, bytearray)) and raw:
-        raw = bytes(raw)
-        head, sep, body = raw.partition(CRLF + CRLF)
-        crlf_ok = bool(sep) and b"\n" not in head.replace(CRLF, b"")
+        v.fail(f"make_request(host, port, 'buy milk') raised {type(exc).__name__}: {exc}",
+               hint="Run make_request yourself with these arguments and read the traceback.")
+        return v
+    if raw is None:
+        return v.not_attempted("make_request returned None: there is no request to send yet.",
+                               hint="Build the request's bytes and return them (is a return statement missing?).")
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    if not isinstance(raw, (bytes, bytearray)) or not raw:
+        v.fail(f"make_request should return the request as bytes (or a str); yours returned {raw!r:.60}.",
+               hint="Return head.encode('ascii') + body, as bytes.")
+        return v
+    v.ok("make_request returns the request as bytes")
+    raw = bytes(raw)
+    problem = line_end_problem(raw)
+    head, _, body = raw.partition(CRLF + CRLF)
+    lenient = raw
+    if problem:
         # Judge the other parts even when the line ends are wrong, reading bare LF as a line end.
-        lenient = raw
-        if not crlf_ok:
-            end = re.search(rb"\r?\n\r?\n", raw)
-            head, body = (raw[:end.start()], raw[end.end():]) if end else (raw, b"")
-            head = re.sub(rb"\r?\n", CRLF, head)
-            lenient = head + CRLF + CRLF + body
-        first = head.split(CRLF)[0].decode("latin-1", "replace")
-        case(first == "POST /items HTTP/1.1", f"request line is 'POST /items HTTP/1.1' (yours: {first!r})")
-        case(crlf_ok, "every line ends with CRLF (\\r\\n) and an empty line ends the headers"
-             + ("" if crlf_ok else " (yours: some lines end with LF, \\n, alone)"))
+        end = re.search(rb"\r?\n\r?\n", raw)
+        head, body = (raw[:end.start()], raw[end.end():]) if end else (raw, b"")
+        head = re.sub(rb"\r?\n", CRLF, head)
+        lenient = head + CRLF + CRLF + body
+    first = head.split(CRLF)[0].decode("latin-1", "replace")
+    v.add(first == "POST /items HTTP/1.1", f"request line is 'POST /items HTTP/1.1' (yours: {first[:60]!r})",
+          hint="The request line is METHOD, target and version separated by single spaces: POST /items HTTP/1.1.")
+    v.add(problem is None, "every line ends with CRLF (\\r\\n) and an empty line ends the headers"
+          + (f" (yours: {problem})" if problem else ""),
+          hint="End the request line and each header line with \\r\\n, and put one more \\r\\n "
+               "(the empty line) between the headers and the body.")
+    try:
+        req = parse_request(lenient)
+    except WorkbookError as exc:
+        v.fail(str(exc), hint="Write the request line first, then one 'Name: value' header per line.")
+        req = None
+    if req is not None:
+        host = req.header("Host")
+        v.add(host in (f"{p.host}:{p.port}", p.host), f"a Host header names {p.host}:{p.port} (yours: {host!r})",
+              hint=f"Add the line Host: {{host}}:{{port}} (HTTP/1.1 requires it).")
+        ctype = req.header("Content-Type")
+        v.add((ctype or "").split(";")[0].strip().lower() == "application/json",
+              f"Content-Type is application/json (yours: {ctype!r})",
+              hint="Add the line Content-Type: application/json.")
+        cl = req.header("Content-Length")
+        v.add(cl is not None and cl.strip().isdigit() and int(cl) == len(body),
+              f"Content-Length equals the body's length in bytes, {len(body)} (yours: {cl!r})",
+              hint="Content-Length is the number of bytes of the encoded body: len(body) after .encode().")
         try:
-            req = parse_request(lenient)
-            case(req.header("Host") in (f"{p.host}:{p.port}", p.host), f"a Host header names {p.host}:{p.port} (yours: {req.header('Host')!r})")
-            case((req.header("Content-Type") or "").split(";")[0].strip().lower() == "application/json",
-                 f"Content-Type is application/json (yours: {req.header('Content-Type')!r})")
-            cl = req.header("Content-Length")
-            case(cl is not None and cl.strip().isdigit() and int(cl) == len(body),
-                 f"Content-Length equals the body's length in bytes, {len(body)} (yours: {cl!r})")
-            try:
-                data = json.loads(body)
-                case(isinstance(data, dict) and data.get("name") == "buy milk", 'the body is the JSON {"name": "buy milk"}')
-            except ValueError:
-                case(False, f"the body is valid JSON (yours: {body[:60]!r})")
-        except WorkbookError as exc:
-            case(False, str(exc))
-        try:
-            response = send_raw(raw, p.host, p.port, timeout=3)
-            case(response.status == 201, f"the server answers 201 Created (it answered {response.status} {response.reason})")
-            case(response.header("Location", "").startswith("/items/"), "the response has a Location header for the new item")
-        except WorkbookError as exc:
-            case(False, f"sending it: {exc}")
-    return report_cases(results)
-
-
-def report_cases(results: list[tuple[bool, str]]) -> bool:
-    """Show a checker's verdict case by case (PASS/FAIL) and return True when every case passes."""
-    from IPython.display import display
-
-    passed = bool(results) and all(ok for ok, _ in results)
-    # Drawn badges rather than emoji, which many fonts (and headless browsers) cannot show.
-    mark = lambda ok: _badge("PASS", "#2a7a2a") if ok else _badge("FAIL", "#b00020")
-    lines = "".join(f"<li style='list-style:none'>{mark(ok)} {html.escape(text)}</li>" for ok, text in results)
-    verdict = "All checks pass." if passed else "Some checks fail: fix the FAIL lines and run the check again."
-    plain = "\n".join([verdict] + [f"{'PASS' if ok else 'FAIL'} {text}" for ok, text in results])
-    display({"text/html": f"<b>{verdict}</b><ul style='margin:2px'>{lines}</ul>", "text/plain": plain}, raw=True)
-    return passed
+            data = json.loads(body)
+            v.add(isinstance(data, dict) and data.get("name") == "buy milk",
+                  f'the body is the JSON {{"name": "buy milk"}} (yours: {body[:60]!r})',
+                  hint="Make the body json.dumps({'name': name}), encoded in UTF-8.")
+        except ValueError:
+            v.fail(f"the body is valid JSON (yours: {body[:60]!r})", hint="Make the body json.dumps({'name': name}).")
+    try:
+        response = send_raw(raw, p.host, p.port, timeout=3)
+        v.add(response.status == 201, f"the server answers 201 Created (it answered {response.status} {response.reason})")
+        v.add((response.header("Location") or "").startswith("/items/"),
+              "the response has a Location header for the new item")
+    except WorkbookError as exc:
+        v.fail(f"sending it: {exc}")
+    return v

@@ -43,6 +43,7 @@ import requests
 
 from . import servers, session
 from .errors import WorkbookError, wait_for
+from .verdict import Verdict
 
 #: How long the shop takes to prepare an order after accepting it (the asynchronous capability).
 ORDER_SECONDS = 1.0
@@ -562,28 +563,49 @@ def _serve_forked(app, sock) -> None:
     make_server(host, port, app, threaded=True, request_handler=Quiet, fd=sock.fileno()).serve_forever()
 
 
-def check_stateless_counter(create_app, *, requests_total: int = 6) -> bool:
+def _visit_methods(app) -> set[str] | None:
+    """The methods of the rules for ``/visits`` of a Flask app (None when ``app`` is not a Flask app)."""
+    url_map = getattr(app, "url_map", None)
+    if url_map is None:
+        return None
+    return {m for rule in url_map.iter_rules() if rule.rule.rstrip("/") == "/visits" for m in rule.methods}
+
+
+def check_stateless_counter(create_app, *, requests_total: int = 6) -> Verdict:
     """Checker for notebook 01: ``create_app(store)`` must return a stateless counter service.
 
     The service answers ``POST /visits`` with ``{"visits": <count after this visit>}``
     and ``GET /visits`` with ``{"visits": <count>}``.  The check runs two
     instances of your app, each in its own process (so nothing kept in a
     Python variable, global or not, is shared), behind a real
-    :class:`LoadBalancer`; it counts visits through the balancer, reads each
-    instance directly, then stops one instance and visits again.  It reports
-    case by case and returns True when all pass.
+    :class:`LoadBalancer`, with a store of its own emptied first; it counts
+    visits through the balancer, reads each instance directly, then stops
+    one instance and visits again.  Returns a :class:`~helpers.verdict.Verdict`.
     """
-    from .rawhttp import report_cases
-
-    cases: list[tuple[bool, str]] = []
+    v = Verdict("Exercise: a stateless visit counter behind a load balancer")
+    routes_hint = ("Add @app.post('/visits') returning {'visits': store.incr('visits')} and "
+                   "@app.get('/visits') returning {'visits': store.get('visits', 0)}.")
+    if not callable(create_app):
+        return v.not_attempted(f"create_counter_app is {create_app!r}, not a function.",
+                               hint="Define create_counter_app(store) in the cell above and run it.")
     kv = KeyValueStore(store_path("exercise-store"))
-    kv.clear()
+    kv.clear()  # a count left by an earlier run of the check must not count
     try:
         apps = [create_app(kv), create_app(kv)]
     except Exception as exc:
-        return report_cases([(False, f"create_app(store) raised {type(exc).__name__}: {exc}")])
+        v.fail(f"create_counter_app(store) raised {type(exc).__name__}: {exc}",
+               hint="Call create_counter_app(soa.KeyValueStore(soa.store_path('try'))) yourself and read the traceback.")
+        return v
+    if any(a is None for a in apps):
+        return v.not_attempted("create_counter_app(store) returned None: there is no app yet.",
+                               hint="Create the app with Flask(...), add the two routes and end with return app.")
     if not all(callable(a) for a in apps):
-        return report_cases([(False, "create_app(store) must return a Flask app")])
+        v.fail(f"create_counter_app(store) should return a Flask app; it returned a {type(apps[0]).__name__}.",
+               hint="End the factory with return app (the object made by Flask(...)).")
+        return v
+    methods = _visit_methods(apps[0])
+    if methods is not None and not methods:
+        return v.not_attempted("The app has no route for /visits yet.", hint=routes_hint)
     inst = [_ForkedInstance(a, label) for a, label in zip(apps, "AB")]
     lb = LoadBalancer([(s.label, s.url) for s in inst], name="exercise-balancer").start()
     try:
@@ -598,16 +620,35 @@ def check_stateless_counter(create_app, *, requests_total: int = 6) -> bool:
             except (requests.RequestException, ValueError, AttributeError):
                 seen.append("no JSON")
         expected = list(range(1, requests_total + 1))
-        cases.append((seen == expected, f"{requests_total} POST /visits through the balancer count 1..{requests_total} "
-                                        f"(got {seen})"))
+        if "status 404" in seen or "status 405" in seen:
+            hint = ("404 means no route matches POST /visits, 405 that the route exists but not for POST: "
+                    "give the counting route methods=['POST'] (or use @app.post). " + routes_hint)
+        elif all(isinstance(n, int) for n in seen) and seen != expected and max(seen) < requests_total:
+            hint = ("Each instance counted only the visits it received itself, so the count lives in the "
+                    "instance's process (a variable, global or not); keep it in store: store.incr('visits').")
+        elif "no JSON" in seen:
+            hint = "Answer with a dict such as {'visits': n}: Flask sends it as JSON."
+        else:
+            hint = "Return the count after this visit: {'visits': store.incr('visits')}."
+        v.add(seen == expected, f"{requests_total} POST /visits through the balancer count 1..{requests_total} "
+                                f"(got {seen})", hint=hint)
         alone = []
         for s in inst:
             try:
-                got = requests.get(s.url + "/visits", timeout=3).json().get("visits")
+                r = requests.get(s.url + "/visits", timeout=3)
+                got = r.json().get("visits") if r.ok else f"status {r.status_code}"
             except (requests.RequestException, ValueError, AttributeError):
                 got = "no JSON"
             alone.append(got)
-            cases.append((got == requests_total, f"instance {s.label} alone reports visits = {requests_total} (got {got!r})"))
+        for s, got in zip(inst, alone):
+            hint = None
+            if isinstance(got, str) and got.startswith("status"):
+                hint = f"GET /visits answered {got[7:]}: add @app.get('/visits') returning {{'visits': store.get('visits', 0)}}."
+            elif got != requests_total and all(isinstance(n, int) for n in alone) and len(set(alone)) > 1:
+                hint = ("The two instances disagree: each reads a count of its own, so it lives in the instance's "
+                        "process; read it from store: store.get('visits', 0).")
+            v.add(got == requests_total, f"instance {s.label} alone reports visits = {requests_total} (got {got!r})",
+                  hint=hint)
         inst[0].stop()
         lb.note("stopped A")
         try:
@@ -615,19 +656,14 @@ def check_stateless_counter(create_app, *, requests_total: int = 6) -> bool:
             got = r.json().get("visits") if r.ok else f"status {r.status_code}"
         except (requests.RequestException, ValueError, AttributeError):
             got = "no JSON"
-        cases.append((got == requests_total + 1, f"after instance A stops, the next visit is number "
-                                                 f"{requests_total + 1} (got {got!r})"))
-        if "status 405" in seen or "status 404" in seen:
-            cases.append((False, "hint: 404 means no route matches /visits and 405 means the route exists but not "
-                                 "for that method; the balancer forwards POST /visits and GET /visits"))
-        if all(isinstance(n, int) for n in alone) and alone[0] != alone[1] or alone == [requests_total // 2] * 2:
-            cases.append((False, "hint: each instance counts only the visits it received itself, so the count "
-                                 "lives in the instance's process; the two instances share nothing but `store`"))
+        v.add(got == requests_total + 1, f"after instance A stops, the next visit is number {requests_total + 1} "
+                                         f"(got {got!r})",
+              hint="What A counted must survive A: keep the count in store, not in the process.")
     finally:
         lb.stop()
         for s in inst:
             s.stop()
-    return report_cases(cases)
+    return v
 
 
 def main(argv=None) -> None:

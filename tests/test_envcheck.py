@@ -66,3 +66,17 @@ def test_an_unreachable_libvirt_is_reported_not_raised():
 def test_banner_reports_only_what_is_missing(capsys):
     available = envcheck.banner("docker", "kvm")
     assert set(available) == {"docker", "kvm"}
+
+
+def test_check_answer_judges_a_boolean_and_explains_other_answers():
+    truth = envcheck.check_registry().ok
+    right = envcheck.check_answer("registry", truth)
+    assert right and "Right" in str(right)
+    wrong = envcheck.check_answer("registry", not truth)
+    assert not wrong and "row 'Image registry'" in str(wrong)
+    for words in ["no", "yes", "False"]:      # right or wrong in words: the check asks for a boolean
+        verdict = envcheck.check_answer("registry", words)
+        assert not verdict and "Answer True or False, without quotes" in str(verdict)
+        assert "says it in words" in str(verdict) and "is not what this machine does" not in str(verdict)
+    verdict = envcheck.check_answer("registry", None)
+    assert not verdict and not verdict.attempted and "Replace None with True or False" in str(verdict)

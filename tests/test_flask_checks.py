@@ -11,8 +11,15 @@ from helpers.flask_checks import ACCOUNTS, USERS, check_contract, check_flask_ba
 from helpers.tasks_service import create_app
 
 
-def failing(report):
-    return [c.name for c in report.cases if not c.ok]
+def failing(verdict):
+    """The names of the cases a verdict fails (its ✘ lines, without what was seen)."""
+    return [text.split(" — ")[0] for ok, text in verdict.items if ok is False]
+
+
+def detail(verdict, name):
+    """What a failing case saw, and the verdict's hints."""
+    line = next(text for ok, text in verdict.items if ok is False and text.startswith(name))
+    return line + "\n" + "\n".join(verdict.hints)
 
 
 # --------------------------------------------------------------------------- notebook 03
@@ -55,7 +62,7 @@ def users_app(*, filter_=True, subcollection=True, xml=True, strict=True, empty_
 def test_contract_correct():
     report = check_contract(users_app())
     assert report.passed, str(report)
-    assert report.score == (8, 8) and "8 of 8" in report._repr_html_()
+    assert sum(ok is True for ok, _ in report.items) == 8 and "PASSED" in report._repr_html_()
 
 
 def test_contract_wrong_solutions():
@@ -66,27 +73,38 @@ def test_contract_wrong_solutions():
                                "GET /v1/users/99/accounts answers 404",
                                "GET /v1/users/2 with Accept: application/xml returns XML",
                                "GET /v1/users/2 with Accept: image/png answers 406 Not Acceptable"]
-    assert "sub-collection route" in report.failures()[0].detail
+    assert "sub-collection route" in "\n".join(report.hints)
     assert failing(check_contract(users_app(empty_for_unknown=True))) == ["GET /v1/users/99/accounts answers 404"]
     report = check_contract(Flask("empty"))
-    assert report.score == (0, 8) and "add @app.get('/v1/users')" in report.cases[0].detail
+    assert not report and not any(ok for ok, _ in report.items)
+    assert "Add @app.get('/v1/users')" in str(report)
 
 
 def test_a_view_function_instead_of_the_app_is_one_sentence():
     app = users_app()
-    with pytest.raises(WorkbookError, match="looks like a view function: pass the Flask app itself"):
-        check_contract(app.view_functions["users"])
+    report = check_contract(app.view_functions["users"])
+    assert not report and "looks like a view function" in str(report)
+    assert "Pass the app itself, the object made by Flask(...): check_contract(users_app)" in str(report)
+
+
+def test_a_step_instead_of_the_app_is_called_a_step():
+    def put_step(app):
+        pass
+    report = check_tasks_api(put_step)
+    assert not report and "view function" not in str(report)
+    assert "put_step() is a function that adds routes to an app" in str(report)
+    assert "check_tasks_api(build(*steps, put_step))" in str(report)
 
 
 def test_contract_by_url_and_bad_targets():
     with servers.serve(users_app(), name="users-by-url") as s:
         assert check_contract(s.url).passed
-    with pytest.raises(WorkbookError, match="not a base URL"):
-        check_contract("localhost:5000")
-    with pytest.raises(WorkbookError, match="Nothing answers"):
-        check_contract(f"http://127.0.0.1:{servers.free_port()}")
-    with pytest.raises(WorkbookError, match="needs your Flask app"):
-        check_contract(42)
+    for target, said in [("localhost:5000", "not a base URL"), (f"http://127.0.0.1:{servers.free_port()}", "Nothing answers"),
+                         (42, "needs your Flask app")]:
+        report = check_contract(target)
+        assert not report and said in str(report)
+    report = check_contract(None)
+    assert not report and not report.attempted
 
 
 # --------------------------------------------------------------------------- notebook 04
@@ -145,9 +163,9 @@ def test_basics_wrong_solutions():
     report = check_flask_basics(basics_app(converter=False, json_errors=False))
     assert failing(report) == ["GET /square/twelve is a 404 (int converter)",
                                "an unknown URL gets a JSON 404 from an error handler"]
-    detail = report.failures()[0].detail
-    assert "got 500 because the app raised ValueError" in detail and "(in square(), line" in detail
-    assert "ValueError" in report.first_traceback and "Traceback" in str(report)
+    seen = detail(report, "GET /square/twelve")
+    assert "got 500 because the app raised ValueError" in seen and "(in square(), line" in seen
+    assert "The first exception your app raised: ValueError" in str(report) and "square() line" in str(report)
     report = check_flask_basics(basics_app(cookie=False, hooks=False, echo_methods=("GET", "POST")))
     assert failing(report) == ["GET /echo is 405 Method Not Allowed",
                                "GET /visit counts visits in a cookie (1, then 2)",
@@ -225,22 +243,37 @@ def test_tasks_reference_service_and_small_solution_pass(tmp_path):
     assert report.passed, str(report)
 
 
+CRASH = "no request, however bad, made the app crash with a 500 Internal Server Error"
+
+
 def test_tasks_wrong_solutions():
-    report = check_tasks_api(small_tasks_app(put=False))
-    assert failing(report) == ["PUT replaces a task (200) and the change is stored",
-                               "PUT on an unknown id is a JSON 404",
-                               "PUT with an invalid body is a JSON 400",
-                               "PUT with a non-JSON body is a JSON 415"]
-    assert "405" in report.failures()[0].detail
+    report = check_tasks_api(small_tasks_app(put=False))   # no PUT route: nothing of the exercise is there
+    assert not report and not report.attempted and "no route accepts PUT" in str(report)
+    assert not any(ok for ok, _ in report.items)            # no credit for the notebook's own steps
     report = check_tasks_api(small_tasks_app(validate=False, json_errors=False))
     names = failing(report)
-    assert "PUT with an invalid body is a JSON 400" in names and "no request, however bad, got a 500" in names
+    assert "PUT with an invalid body is a JSON 400" in names and CRASH in names
     assert f"DELETE /api/v1/tasks is a JSON 405 with an Allow header" in names
     report = check_tasks_api(small_tasks_app(truthy_filter=True, status_201=False, delete_status=200))
     assert failing(report)[:2] == ["POST /api/v1/tasks answers 201 + Location, and the new task can be read there",
                                    "GET /api/v1/tasks?done=false|true filters; ?done=maybe is a JSON 400"]
-    assert "skipped" in report.cases[3].detail  # PUT needs the POST to work
+    assert "skipped" in detail(report, "PUT replaces a task")  # PUT needs the POST to work
     assert "DELETE answers 204 with no body, then the task is 404" in failing(report)
+
+
+def test_tasks_stub_that_answers_501_is_not_attempted_and_not_a_crash():
+    app = small_tasks_app()
+    app.view_functions["replace"] = lambda task_id: abort(501, "PUT is not implemented yet")
+    report = check_tasks_api(app)
+    assert not report and not report.attempted
+    assert "501 Not Implemented (the stub)" in str(report) and "5xx" not in str(report)
+    app = small_tasks_app()
+    real = app.view_functions["replace"]
+    # A route that works for some requests and answers 501 for others is attempted: its 501s are not crashes.
+    app.view_functions["replace"] = lambda task_id: real(task_id) if request.is_json else abort(501)
+    report = check_tasks_api(app)
+    assert report.attempted and CRASH not in failing(report)
+    assert "501 Not Implemented" in detail(report, "PUT with a non-JSON body")
 
 
 def test_basics_crashing_hook_is_blamed_on_the_exception_not_on_missing_routes():
@@ -256,12 +289,12 @@ def test_basics_crashing_hook_is_blamed_on_the_exception_not_on_missing_routes()
         return response
 
     report = check_flask_basics(app)
-    first = report.cases[0]
-    assert not first.ok and "because the app raised AttributeError" in first.detail
-    assert "in stop_clock()" in first.detail and "add @app.route" not in first.detail
-    visit = next(c for c in report.cases if c.name.startswith("GET /visit"))
-    assert "because the app raised AttributeError" in visit.detail
-    assert report.first_traceback.count("Traceback") == 1 and "<details>" in report._repr_html_()
+    first_ok, first = report.items[0]
+    assert first_ok is False and "because the app raised AttributeError" in first
+    assert "in stop_clock()" in first and "add @app.route" not in str(report).lower()
+    assert "because the app raised AttributeError" in detail(report, "GET /visit")
+    assert str(report).count("The first exception your app raised: AttributeError") == 1
+    assert "stop_clock() line" in str(report)
     assert all(type(h).__name__ != "_CrashLog" for h in app.logger.handlers) and app.logger.propagate
 
 
@@ -270,8 +303,9 @@ def test_tasks_500_keeps_the_case_hint():
     original = app.view_functions["replace"]
     app.view_functions["replace"] = lambda task_id: original(task_id) if task_id < 1000 else 1 / 0  # no 404
     report = check_tasks_api(app)
-    case = next(c for c in report.cases if c.name == "PUT on an unknown id is a JSON 404")
-    assert not case.ok and "because the app raised ZeroDivisionError" in case.detail and "abort(404)" in case.detail
+    assert "PUT on an unknown id is a JSON 404" in failing(report)
+    seen = detail(report, "PUT on an unknown id is a JSON 404")
+    assert "because the app raised ZeroDivisionError" in seen and "abort(404)" in seen
 
 
 # --------------------------------------------------------------------------- notebook 03 tools

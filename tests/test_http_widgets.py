@@ -77,3 +77,15 @@ def test_url_anatomy_widget():
     assert u.parts is None and "⚠" in u.anatomy_w.value
     with pytest.raises(WorkbookError):
         hw.RawMessageWidget("not a url")
+
+
+def test_url_anatomy_widget_lines_up_each_query_parameter_with_the_other_rows():
+    u = hw.UrlAnatomyWidget("http://ejemplo.com:8080/data/api/user/username?kind=alumno#top")
+    rows = u.anatomy_w.value.split("<tr>")[1:]
+    label_cells = [r.split("</td>")[0] for r in rows]
+    value_cells = [r.split("</td>")[1] for r in rows]
+    param = next(i for i, cell in enumerate(label_cells) if "kind =" in cell)
+    assert "<b>query</b>" in label_cells[param - 1]               # right under the query it belongs to
+    assert "alumno" in value_cells[param] and "kind" not in value_cells[param]
+    assert len({cell.split(">")[0].split("padding-left")[0] for cell in value_cells}) == 1  # one value column style
+    assert "&nbsp;" not in u.anatomy_w.value.split("<table")[1]  # indented by padding, not by spaces

@@ -68,4 +68,17 @@ def test_plots_need_results():
 def test_reading_applies_littles_law(dev):
     results = loadtest.sweep(dev.url + "/health", (1, 2), requests=30, label="dev")
     text = loadtest.reading({"dev": results, "again": results})
-    assert "Little's law predicts" in text and "1.0x" in text and text.count("clients: mean latency") == 4
+    assert "Little's law predicts" in text and text.count("clients: mean latency") == 4
+    assert "is 1.00x dev's" in text and "about the same as it" in text
+    assert "again had the lower median latency at 0 of the 2 concurrency levels." in text
+
+
+def test_compare_says_which_server_came_out_ahead_in_this_run():
+    def run(label, concurrency, ms, seconds):
+        return loadtest.LoadResult(label, "http://x", concurrency, latencies_ms=[ms] * 10, elapsed_s=seconds)
+    slow = [run("slow", 1, 2.0, 0.02), run("slow", 2, 4.0, 0.02)]
+    fast = [run("fast", 1, 1.0, 0.01), run("fast", 2, 5.0, 0.02)]
+    lines = loadtest.compare({"slow": slow, "fast": fast})
+    assert lines[0].startswith("In this run fast's peak throughput") and "higher than it" in lines[0]
+    assert lines[1] == "fast had the lower median latency at 1 of the 2 concurrency levels (1 clients)."
+    assert "lower than it" in loadtest.compare({"fast": fast, "slow": slow})[0]

@@ -145,22 +145,48 @@ def test_checker_passes_a_right_answer_and_fails_a_wrong_one(demo):
     def wrong(host, port, name):
         return f"POST /items HTTP/1.1\nHost: {host}\nContent-Type: application/json\nContent-Length: 3\n\n{{}}"
 
-    assert rawhttp.check_raw_request(right, demo.url) is True
-    assert rawhttp.check_raw_request(wrong, demo.url) is False
-    assert rawhttp.check_raw_request(lambda *a: 1 / 0, demo.url) is False
+    assert rawhttp.check_raw_request(right, demo.url)
+    assert not rawhttp.check_raw_request(wrong, demo.url)
+    verdict = rawhttp.check_raw_request(lambda *a: 1 / 0, demo.url)
+    assert not verdict and "raised ZeroDivisionError" in str(verdict)
 
 
-def test_checker_explains_bare_lf_and_a_missing_return(demo, monkeypatch):
-    import IPython.display
-    shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj["text/plain"]))
+def test_checker_explains_bare_lf_and_a_missing_return(demo):
     def lf_only(host, port, name):
         body = '{\n  "name": "%s"\n}' % name  # a body with line breaks of its own must stay intact
         return (f"POST /items HTTP/1.1\nHost: {host}:{port}\nContent-Type: application/json\n"
                 f"Content-Length: {len(body)}\nConnection: close\n\n{body}").encode()
-    assert rawhttp.check_raw_request(lf_only, demo.url) is False
-    out = shown.pop()
-    assert "FAIL every line ends with CRLF" in out and "LF, \\n, alone" in out
-    assert "PASS Content-Length" in out and "PASS the body is the JSON" in out
-    assert rawhttp.check_raw_request(lambda h, p, n: None, demo.url) is False
-    assert "is a return statement missing?" in shown.pop()
+    verdict = rawhttp.check_raw_request(lf_only, demo.url)
+    out = str(verdict)
+    assert not verdict and "✘ every line ends with CRLF" in out and "end with LF (\\n) alone" in out
+    assert "✔ Content-Length" in out and "✔ the body is the JSON" in out
+    verdict = rawhttp.check_raw_request(lambda h, p, n: None, demo.url)
+    assert not verdict and not verdict.attempted and "is a return statement missing?" in str(verdict)
+
+
+def test_checker_says_what_is_wrong_with_a_message_without_line_ends(demo):
+    verdict = rawhttp.check_raw_request(lambda h, p, n: b"x", demo.url)
+    out = str(verdict)
+    assert not verdict and "(yours: it has no line ends at all: it is one single line)" in out
+    assert "alone" not in out      # it was told its lines end with LF alone: it has no lines
+
+
+@pytest.mark.parametrize("raw,said", [
+    (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", None),
+    (b"x", "no line ends at all"),
+    (b"GET / HTTP/1.1\nHost: h\n\n", "LF (\\n) alone, never with CRLF"),
+    (b"GET / HTTP/1.1\r\nHost: h\n\r\n\r\n", "some lines of the head end with LF"),
+    (b"GET / HTTP/1.1\r\nHost: h\r\n", "no empty line (CRLF CRLF) ends the headers"),
+])
+def test_line_end_problem_names_the_real_mistake(raw, said):
+    problem = rawhttp.line_end_problem(raw)
+    assert problem == said if said is None else said in problem
+
+
+def test_url_anatomy_lists_query_parameters_under_the_query():
+    page = rawhttp.render_url("http://h:1/p?kind=alumno&tag=a#frag")
+    rows = page.split("<tr>")
+    labels = [r.split("</td>")[0] for r in rows[1:]]
+    query = next(i for i, l in enumerate(labels) if "<b>query</b>" in l)
+    assert "kind =" in labels[query + 1] and "tag =" in labels[query + 2] and "<b>fragment</b>" in labels[query + 3]
+    assert "&nbsp;" not in "".join(labels) and all("padding" in l for l in labels)

@@ -117,10 +117,36 @@ def test_checker(cleanup_servers):
         app.add_url_rule("/visits", "count", lambda: {"visits": n["v"]}, methods=["GET"])
         return app
 
-    assert soa.check_stateless_counter(good) is True
-    assert soa.check_stateless_counter(stateful) is False
-    assert soa.check_stateless_counter(global_counter) is False  # instances are separate processes
-    assert soa.check_stateless_counter(lambda store: 1 / 0) is False
+    verdict = soa.check_stateless_counter(good)
+    assert verdict, str(verdict)
+    assert soa.check_stateless_counter(good), "a count left by the first check must not count in the second"
+    verdict = soa.check_stateless_counter(stateful)
+    assert not verdict and "lives in the instance's process" in str(verdict)
+    verdict = soa.check_stateless_counter(global_counter)  # instances are separate processes
+    assert not verdict and "lives in the instance's process" in str(verdict)
+    verdict = soa.check_stateless_counter(lambda store: 1 / 0)
+    assert not verdict and "ZeroDivisionError" in str(verdict)
+
+
+def test_checker_says_not_attempted_for_an_empty_factory(cleanup_servers):
+    from flask import Flask
+
+    def empty(store):
+        app = Flask("empty")
+        return app
+
+    for factory, said in [(empty, "no route for /visits"), (lambda store: None, "returned None")]:
+        verdict = soa.check_stateless_counter(factory)
+        assert not verdict and not verdict.attempted and said in str(verdict)
+        assert not any(ok for ok, _ in verdict.items)
+
+    def get_only(store):   # one route without methods: GET only, so POST gets a 405
+        app = Flask("get-only")
+        app.add_url_rule("/visits", "visits", lambda: {"visits": store.incr("visits")})
+        return app
+
+    verdict = soa.check_stateless_counter(get_only)
+    assert not verdict and verdict.attempted and "405" in str(verdict) and "methods=['POST']" in str(verdict)
 
 
 _VISITS = 0
