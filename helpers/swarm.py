@@ -35,7 +35,10 @@ from .verdict import Verdict
 
 #: A tiny HTTP service: answers with its version and the replica (container) that served it.
 SERVER = (
-    "import http.server, json, os, socket\n"
+    "import http.server, json, os, signal, socket, sys\n"
+    # PID 1 of a container ignores SIGTERM unless it handles it: without this line every stopped task
+    # (scale down, rolling update) would wait its whole stop grace period for SIGKILL.
+    "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def do_GET(self):\n"
     "        body = json.dumps({'version': os.environ.get('VERSION', '?'),\n"
@@ -359,6 +362,51 @@ def replacement_time(samples: list[dict]) -> float | None:
         if s["running"] >= s["desired"] and set(s["ids"]) != before and before:
             return s["t"] - t0
     return None
+
+
+def update_summary(samples: list[dict]) -> dict:
+    """What the samples of a rolling update (:func:`record`) show: the desired count, the most and
+    the fewest containers running at once, for how many seconds the total was above (or below) the
+    desired count, and how many containers of the new version started at most at once."""
+    if not samples:
+        raise WorkbookError("There are no samples: record the update first (helpers.swarm.record).")
+    desired = max(s["desired"] for s in samples)
+    newest = max((v for s in samples for v in s["versions"]), key=lambda v: (len(v), v))
+    above = below = 0.0
+    steps = 0
+    for s, nxt in zip(samples, samples[1:]):
+        dt = nxt["t"] - s["t"]
+        above += dt if s["running"] > desired else 0.0
+        below += dt if s["running"] < desired else 0.0
+        steps = max(steps, nxt["versions"].get(newest, 0) - s["versions"].get(newest, 0))
+    start = next((s["t"] for s in samples if s.get("event")), samples[0]["t"])
+    done = next((s["t"] for s in samples if s["t"] >= start and set(s["versions"]) == {newest}
+                 and s["running"] == desired), samples[-1]["t"])
+    return {"desired": desired, "version": newest, "max_running": max(s["running"] for s in samples),
+            "min_running": min(s["running"] for s in samples), "seconds_above": above,
+            "seconds_below": below, "most_new_at_once": steps, "duration": done - start}
+
+
+def describe_update(samples: list[dict]) -> str:
+    """:func:`update_summary` in one or two sentences, every number taken from the samples."""
+    u = update_summary(samples)
+    d = u["desired"]
+    extra = u["max_running"] - d
+    text = (f"The update to VERSION={u['version']} took {u['duration']:.1f} s. At most {u['max_running']} "
+            f"containers ran for {d} desired")
+    if extra == 1:
+        text += (f" (one new task beside the old one it replaces, {u['seconds_above']:.1f} s in all); ")
+    elif extra > 1:
+        text += (f" ({extra} more than desired at once: an old task was still stopping when the next new one "
+                 f"started; {u['seconds_above']:.1f} s above the desired count in all); ")
+    else:
+        text += "; "
+    if u["min_running"] >= d:
+        text += f"the running count never fell below {d}."
+    else:
+        text += (f"the running count fell to {u['min_running']} for {u['seconds_below']:.1f} s "
+                 f"(an old task stopped before its replacement was seen running).")
+    return text
 
 
 def rolling_update(service, *, version: str, parallelism: int = 1, delay: float = 1.0) -> None:

@@ -61,6 +61,51 @@ def test_rolling_update_reaches_the_new_version(service):
     assert all(requests.get(u, timeout=5).json()["version"] == "2" for u in swarm.wait_ready(service))
 
 
+def test_a_start_first_update_replaces_one_task_at_a_time(service):
+    """With the notebook's settings the chart shows what the text says: one new task beside the old
+    one it replaces (never two extra), the running count never below the desired one, and the old
+    tasks end at once on SIGTERM (exit 0) instead of waiting for SIGKILL (137)."""
+    from helpers.errors import wait_for
+
+    swarm.scale(service, 2)
+    old_tasks = [c.id for c in swarm.task_containers(service)]
+    version = str(int(time.time()))
+    samples = swarm.record(service, seconds=1.0, interval=0.2,
+                           actions={0.2: lambda: swarm.rolling_update(service, version=version, delay=2.0) or "update"},
+                           until=lambda: swarm.update_state(service) == "completed")
+    wait_for(lambda: swarm.update_state(service) == "completed", timeout=60, what="the update")
+    u = swarm.update_summary(samples)
+    assert u["version"] == version and u["desired"] == 2
+    assert u["max_running"] == 3 and u["most_new_at_once"] == 1, samples
+    assert u["min_running"] >= 2, samples
+    text = swarm.describe_update(samples)
+    assert "At most 3 containers ran for 2 desired (one new task" in text and "never fell below 2" in text
+    codes = set()
+    for cid in old_tasks:
+        try:
+            codes.add(docker_engine.client().containers.get(cid).attrs["State"]["ExitCode"])
+        except Exception:
+            pass  # already pruned from the task history
+    assert codes <= {0}, f"old tasks were killed, not stopped: exit codes {codes}"
+
+
+def _sample(t, running, versions, event=None, desired=3):
+    return {"t": t, "desired": desired, "running": running, "versions": versions, "event": event, "ids": []}
+
+
+def test_describe_update_says_what_the_samples_show():
+    smooth = [_sample(0, 3, {"1": 3}, "update"), _sample(1, 4, {"1": 3, "2": 1}), _sample(2, 3, {"1": 2, "2": 1}),
+              _sample(3, 4, {"1": 2, "2": 2}), _sample(4, 3, {"1": 1, "2": 2}), _sample(5, 4, {"1": 1, "2": 3}),
+              _sample(6, 3, {"2": 3}), _sample(7, 3, {"2": 3})]
+    text = swarm.describe_update(smooth)
+    assert text == ("The update to VERSION=2 took 6.0 s. At most 4 containers ran for 3 desired (one new task "
+                    "beside the old one it replaces, 3.0 s in all); the running count never fell below 3.")
+    rough = [_sample(0, 3, {"1": 3}, "update"), _sample(1, 5, {"1": 3, "2": 2}), _sample(2, 2, {"1": 0, "2": 2}),
+             _sample(3, 3, {"2": 3})]
+    text = swarm.describe_update(rough)
+    assert "2 more than desired at once" in text and "fell to 2 for 1.0 s" in text
+
+
 def test_unknown_service_is_one_sentence():
     with pytest.raises(swarm.SwarmError, match="no swarm service"):
         swarm.get_service("wb-nosuch-service")
