@@ -242,7 +242,7 @@ def start_instances(n: int = 2, *, stateful: bool = False, prefix: str = "shop",
     Re-running replaces instances of the same names.
     """
     if not 1 <= n <= 6:
-        raise WorkbookError(f"Start between 1 and 6 instances (you asked for {n}): this machine has 2 cores.")
+        raise WorkbookError(f"Start between 1 and 6 instances (you asked for {n}): each one is a process of its own.")
     path = store_path(f"{prefix}-store")
     if fresh and not stateful:
         KeyValueStore(path).clear()
