@@ -260,26 +260,41 @@ def kvm_usable(timeout: float = 15, *, refresh: bool = False) -> bool:
 
 
 def kvm_probe(timeout: float = 15, *, refresh: bool = False) -> dict:
-    """The cached KVM boot probe: ``{"ok", "seconds", "reason", "device"}``."""
+    """The cached KVM boot probe: ``{"ok", "seconds", "reason", "device"}``.
+
+    Two kernels that start at once do not both spend ``timeout`` seconds: the probe runs under a
+    lease, and the second reads the first one's result; the cache is replaced atomically, so a
+    reader never sees it half-written."""
+    from . import leases
+
     cache = session.state_dir() / "kvm-probe.json"
-    if not refresh:
+
+    def cached() -> dict | None:
         try:
-            cached = json.loads(cache.read_text())
-            if cached.get("boot_id") == _boot_id():
-                return cached
+            found = json.loads(cache.read_text())
+            return found if found.get("boot_id") == _boot_id() else None
         except (OSError, ValueError):
+            return None
+
+    if not refresh and cached():
+        return cached()
+    with leases.acquire("kvm-probe", what="the KVM boot probe", wait=3 * timeout + 30, every=10):
+        if not refresh and cached():
+            return cached()  # another kernel probed while this one waited
+        if not os.path.exists("/dev/kvm"):
+            result = {"ok": False, "seconds": 0, "reason": "/dev/kvm does not exist"}
+        elif not os.access("/dev/kvm", os.R_OK | os.W_OK):
+            result = {"ok": False, "seconds": 0,
+                      "reason": "/dev/kvm exists but you may not use it (join the kvm group)"}
+        else:
+            result = probe_boot("kvm", timeout)
+        result.update(boot_id=_boot_id(), device=os.path.exists("/dev/kvm"))
+        try:
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(result))
+            os.replace(tmp, cache)
+        except OSError:
             pass
-    if not os.path.exists("/dev/kvm"):
-        result = {"ok": False, "seconds": 0, "reason": "/dev/kvm does not exist"}
-    elif not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        result = {"ok": False, "seconds": 0, "reason": "/dev/kvm exists but you may not use it (join the kvm group)"}
-    else:
-        result = probe_boot("kvm", timeout)
-    result.update(boot_id=_boot_id(), device=os.path.exists("/dev/kvm"))
-    try:
-        cache.write_text(json.dumps(result))
-    except OSError:
-        pass
     return result
 
 
