@@ -69,8 +69,11 @@ def session_filter(sid: str | None = None) -> dict[str, Any]:
 
 
 def workbook_filter() -> dict[str, Any]:
-    """A ``filters=`` argument selecting every object the workbook created."""
-    return {"label": [session.WORKBOOK_LABEL]}
+    """A ``filters=`` argument selecting every object a workbook session created.
+
+    The session label alone marks ownership, so that an object made in a terminal with one
+    ``--label org.cloud-workbook.session=$WORKBOOK_SESSION`` is cleaned up like the SDK's."""
+    return {"label": [session.SESSION_LABEL]}
 
 
 # --- clean-up ------------------------------------------------------------------

@@ -242,3 +242,13 @@ def test_a_session_killed_while_another_runs_the_same_notebook_is_swept_and_the_
     assert outcome.get(live) == "passed", outcome.get(live)
     assert cleanup.leftovers(dead) == [] and not leases.note_path(resource, dead).exists()
     assert_nothing_left(live)
+
+
+def test_an_object_made_in_a_terminal_with_the_session_label_alone_is_cleaned_up(cli):
+    sid = new_session_id()
+    with live_session(sid):
+        subprocess.run(["docker", "create", "--name", session.resource_name("cli-made", sid),
+                        "--label", f"{session.SESSION_LABEL}={sid}", "debian", "true"],
+                       check=True, capture_output=True)
+        assert cleanup.leftovers(sid) == [f"container {session.resource_name('cli-made', sid)}"]
+        assert cleanup.cleanup(sid, quiet=True) and cleanup.leftovers(sid) == []
