@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -275,8 +276,8 @@ class Project:
 
     def show(self, *args: str, check: bool = True, timeout: float = 240, lines: int | None = None) -> None:
         """Run ``compose <args>`` and print the command and (the last ``lines`` of) its output."""
-        print("$ " + " ".join(["docker compose"] + (["-p", self.name] if self.use_p else [])
-                              + [str(a) for a in args]))
+        # quoted as a shell needs it, so that the line can be copied into a terminal as it is
+        print("$ docker compose " + shlex.join((["-p", self.name] if self.use_p else []) + [str(a) for a in args]))
         out = self.run(*args, check=check, timeout=timeout).rstrip()
         if lines is not None:
             out = "\n".join(out.splitlines()[-lines:])
@@ -383,12 +384,14 @@ class Project:
         wait_for(spread, timeout=timeout, what=f"the proxy to reach {replicas} replicas", interval=0.3)
         return seen
 
-    def events_during(self, action, *, settle: float = 1.0) -> list[str]:
-        """Run ``compose events`` while ``action()`` runs; returns the events, one line each."""
+    def events_during(self, action, *, settle: float = 1.0) -> list[dict]:
+        """Run ``compose events --json`` while ``action()`` runs; returns the events (dicts with
+        ``time``, ``type``, ``action``, ``service``, ``id`` and ``attributes``), in order.
+        :func:`event_summary` turns one into a short line."""
         import threading
 
-        proc = subprocess.Popen(self.argv("events"), cwd=self.directory, env=self.environment(),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(self.argv("events", "--json"), cwd=self.directory, env=self.environment(),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
         reader.start()
@@ -403,7 +406,13 @@ class Project:
             except subprocess.TimeoutExpired:
                 proc.kill()
             reader.join(2)
-        return [ln.rstrip() for ln in lines if ln.strip()]
+        events = []
+        for ln in lines:
+            try:
+                events.append(json.loads(ln))
+            except ValueError:
+                continue  # a warning line of the tool, not an event
+        return events
 
     def replica_addresses(self, service: str = "tasks") -> dict[str, str]:
         """``{"ip:5000"-style IP: container name}`` for the service's replicas."""
@@ -413,6 +422,31 @@ class Project:
                 if net.get("IPAddress"):
                     found[net["IPAddress"]] = c.name
         return found
+
+
+#: The columns of ``compose ps`` a lesson needs, narrow enough not to wrap in a notebook:
+#: ``app.show("ps", "--format", PS_COLUMNS)``.
+#: (``\t`` is written as two characters, as one types it in a shell: Compose turns it into a tab.)
+PS_COLUMNS = r"table {{.Name}}\t{{.Service}}\t{{.Status}}\t{{.Ports}}"
+
+#: The attributes worth showing for an event, when it has them.
+_EVENT_DETAILS = ("signal", "exitCode")
+
+
+def event_summary(event: dict) -> str:
+    """One short line for an event of :meth:`Project.events_during`: the time (to the
+    millisecond), the object's type, the action, the container's name and the one or two
+    attributes that explain it (the signal of a ``kill``, the exit code of a ``die``)."""
+    attrs = event.get("attributes") or {}
+    when = str(event.get("time", ""))
+    clock = when[11:23] if len(when) >= 23 else when
+    action = str(event.get("action", "?"))
+    if ": " in action:  # `exec_start: bash -c ...`, `health_status: healthy`: keep the first words
+        verb, _, rest = action.partition(": ")
+        action = f"{verb}: {rest if len(rest) <= 20 else rest[:19] + '…'}"
+    details = ", ".join(f"{k}={attrs[k]}" for k in _EVENT_DETAILS if k in attrs)
+    name = attrs.get("name") or str(event.get("id", ""))[:12]
+    return f"{clock}  {event.get('type', '?'):9} {action:16} {name}" + (f"  ({details})" if details else "")
 
 
 def project(base: str = "tasks", *, directory: str | os.PathLike | None = None, fresh: bool = False,

@@ -236,52 +236,99 @@ def versions_timeline(samples: list[dict], *, title: str = "Rolling update: runn
 
 # --- requests ----------------------------------------------------------------------------
 
-def request_spread(counts: dict[str, int] | Counter, *, title: str = "Which replica answered each request", ax=None):
-    """Bar chart: requests answered per replica."""
-    import matplotlib.pyplot as plt
+def outcome(counts) -> str:
+    """What the requests counted by :func:`spread_requests` came to, in words, from the counts
+    themselves: ``every one of the 60 requests answered`` or ``12 of 60 requests failed (HTTP 502)``.
+    Empty for a plain counter (nothing says how many requests were sent)."""
+    sent = getattr(counts, "sent", None)
+    if sent is None:
+        return ""
+    failed = getattr(counts, "failed", 0)
+    if not failed:
+        return f"every one of the {sent} requests answered"
+    why = ", ".join(f"{reason} ×{n}" for reason, n in getattr(counts, "failures", Counter()).most_common())
+    return f"{failed} of {sent} requests failed" + (f" ({why})" if why else "")
 
-    if not counts:
+
+def request_spread(counts: dict[str, int] | Counter, *, title: str = "Which replica answered each request", ax=None):
+    """Bar chart: requests answered per replica, and (when :func:`spread_requests` counted
+    some) the requests that failed.  The title ends with :func:`outcome`, computed from the
+    counts: a chart never claims more than was measured."""
+    import matplotlib.pyplot as plt
+    import matplotlib.transforms as mtransforms
+
+    failed = getattr(counts, "failed", 0)
+    if not counts and not failed:
         raise WorkbookError("No requests were counted: send some first.")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3))
+        _, ax = plt.subplots(figsize=(7.6, 3))
     names = sorted(counts)
     # Container names share the project's prefix: show only what differs (tasks-1, tasks-2...).
     prefix = os.path.commonprefix(names) if len(names) > 1 else ""
     prefix = prefix[:prefix.rfind("-", 0, len(prefix) - 1) + 1] if "-" in prefix else ""
-    bars = ax.bar([n[len(prefix):] for n in names], [counts[n] for n in names],
-                  color=[f"C{i}" for i in range(len(names))])
-    ax.bar_label(bars)
-    ax.set_ylim(0, max(counts.values()) * 1.18)
-    total = sum(counts.values())
-    ax.axhline(total / len(names), color="gray", ls=":", label="an even share")
+    labels = [n[len(prefix):] for n in names]
+    heights = [counts[n] for n in names]
+    colours = [f"C{i}" for i in range(len(names))]
+    if failed:
+        labels.append("failed")
+        heights.append(failed)
+        colours.append("tab:red")
+    bars = ax.bar(labels, heights, color=colours, zorder=2)
+    ax.bar_label(bars, padding=3, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.3}, zorder=3)
+    ax.set_ylim(0, max(heights) * 1.2)
+    answered = sum(counts.values())
+    if names:
+        even = answered / len(names)
+        ax.axhline(even, color="gray", ls=":", zorder=1)
+        # the line's name sits outside the plot, right of it, where no bar or bar label can be
+        ax.text(1.01, even, "an even\nshare", transform=mtransforms.blended_transform_factory(ax.transAxes, ax.transData),
+                va="center", ha="left", fontsize=8, color="gray", gid="even-share")
     ax.set_xlabel(f"replica (container{', ' + prefix + '…' if prefix else ''})")
-    ax.set_ylabel("requests answered")
-    ax.set_title(f"{title} ({total} requests)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("requests")
+    result = outcome(counts)
+    ax.set_title(f"{title}: {result}" if result else f"{title} ({answered} requests)", fontsize=11)
     ax.tick_params(axis="x", labelsize=8)
     plt.tight_layout()
     return ax
 
 
 def spread_requests(url: str, n: int = 60, *, header: str = "X-Upstream",
-                    names: dict[str, str] | None = None) -> Counter:
+                    names: dict[str, str] | None = None, timeout: float = 5) -> Counter:
     """Send ``n`` GETs to ``url``; count the value of ``header`` in the answers (the upstream
     ``ip:port`` of the replica that answered), renamed with ``names`` (``{ip: container name}``) when
-    given.  ``counts.retried`` is how many requests nginx had to retry on another replica."""
+    given.  A request that gets no answer, or an answer of 500 or more (nginx's 502 when no
+    replica answered), is counted as failed, not as a replica's.
+
+    ``counts.sent`` is ``n``, ``counts.failed`` how many failed (``counts.failures``: why, e.g.
+    ``{"HTTP 502": 3}``) and ``counts.retried`` how many nginx had to retry on another replica.
+    If *no* request gets any answer at all, that is a :class:`WorkbookError` (is the project up?)."""
     import requests
 
     counts: Counter = Counter()
+    failures: Counter = Counter()
     retried = 0
+    unreachable = 0
     with requests.Session() as http:
         for _ in range(n):
             try:
-                answer = http.get(url, timeout=5)
+                answer = http.get(url, timeout=timeout)
             except requests.RequestException as exc:
-                raise WorkbookError(f"The request to {url} failed ({type(exc).__name__}): is the project up?") from None
+                unreachable += 1
+                failures[type(exc).__name__] += 1
+                continue
             tried = _upstreams(answer.headers.get(header, "?"))
             retried += len(tried) > 1
+            if answer.status_code >= 500:
+                failures[f"HTTP {answer.status_code}"] += 1
+                continue
             ip = tried[-1].rsplit(":", 1)[0]
             counts[(names or {}).get(ip, tried[-1])] += 1
+    if n and unreachable == n:
+        raise WorkbookError(f"None of the {n} requests to {url} got an answer "
+                            f"({failures.most_common(1)[0][0]}): is the project up?")
+    counts.sent = n
+    counts.failed = sum(failures.values())
+    counts.failures = failures
     counts.retried = retried  # requests that nginx had to send to a second replica
     return counts
 

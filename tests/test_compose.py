@@ -52,6 +52,61 @@ def test_exec_and_port(project):
     assert project.port("proxy", 80) == int(project.env["PROXY_PORT"])
 
 
+def test_events_are_summarised_in_short_lines(project):
+    events = project.events_during(lambda: project.run("restart", "tasks"))
+    actions = [e["action"] for e in events if e.get("service") == "tasks"]
+    assert "kill" in actions and "start" in actions
+    lines = [compose.event_summary(e) for e in events]
+    assert all(len(line) <= 110 for line in lines), max(lines, key=len)
+    kill = next(compose.event_summary(e) for e in events if e["action"] == "kill")
+    assert "signal=" in kill and "tasks-1" in kill  # what happened, to which container, and why
+
+
+def test_event_summary_of_a_long_exec_action():
+    line = compose.event_summary({"time": "2026-12-02T00:27:25.821530493Z", "type": "container",
+                                  "action": "exec_start: bash -c exec 3<>/dev/tcp/127.0.0.1/80 " + "x" * 200,
+                                  "attributes": {"name": "wb-0123abcd-tasks-proxy-1", "exitCode": "0"}})
+    assert line.startswith("00:27:25.821  container exec_start: ") and len(line) <= 110
+    assert line.endswith("wb-0123abcd-tasks-proxy-1  (exitCode=0)")
+
+
+def test_ps_columns_fit_a_notebook_line(project, capsys):
+    out = project.run("ps", "--format", compose.PS_COLUMNS)
+    assert "(healthy)" in out  # the health is one word on one line, not "(hea" / "lthy)"
+    assert all(len(line) <= 100 for line in out.splitlines()), out
+    project.show("ps", "--format", compose.PS_COLUMNS)
+    command = capsys.readouterr().out.splitlines()[0]
+    import shlex
+
+    # the printed command is one a terminal runs as it is (quoted, \t as typed)
+    assert shlex.split(command)[1:] == ["docker", "compose", "-p", project.name, "ps", "--format", compose.PS_COLUMNS]
+    assert "\t" not in command
+
+
+def test_a_failing_replica_changes_the_title_of_notebook_15s_chart(project):
+    """Notebook 15's last chart, on the real application with one replica that does not answer
+    (paused: the kernel still accepts its connections, nobody reads them): the title says how many
+    requests failed instead of "every one ... answered"."""
+    from helpers import orchestration_plots as plots
+
+    project.up(scale={"tasks": 2})
+    project.reload_proxy(2)
+    names = project.replica_addresses("tasks")
+    healthy = plots.spread_requests(project.url("/api/v1/tasks"), n=4, names=names, timeout=3)
+    assert plots.request_spread(healthy, title="After killing one replica").get_title() == \
+        "After killing one replica: every one of the 4 requests answered"
+    victim = project.containers("tasks")[-1]
+    victim.pause()
+    try:
+        counts = plots.spread_requests(project.url("/api/v1/tasks"), n=4, names=names, timeout=1.5)
+    finally:
+        victim.unpause()
+    title = plots.request_spread(counts, title="After killing one replica").get_title()
+    assert counts.failed >= 1 and f"{counts.failed} of 4 requests failed" in title, title
+    assert victim.name not in counts  # the failing replica answered nothing
+    project.up(scale={"tasks": 1})
+
+
 def test_scale_and_reload_spreads_requests(project):
     project.up(scale={"tasks": 2})
     seen = project.reload_proxy(2)

@@ -80,9 +80,69 @@ def test_replica_timeline_and_versions():
 
 def test_request_spread():
     ax = op.request_spread(Counter({"a": 10, "b": 11, "c": 9}))
-    assert "30 requests" in ax.get_title()
+    assert "30 requests" in ax.get_title()  # a plain counter: no claim about failures
     with pytest.raises(WorkbookError):
         op.request_spread({})
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_the_even_share_label_covers_no_bar_label():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    ax = op.request_spread(Counter({"wb-1-tasks-tasks-1": 29, "wb-1-tasks-tasks-2": 31, "wb-1-tasks-tasks-3": 30}))
+    renderer = FigureCanvasAgg(ax.figure).get_renderer()
+    even = next(t for t in ax.texts if t.get_gid() == "even-share").get_window_extent(renderer)
+    bar_labels = [t for t in ax.texts if t.get_gid() != "even-share"]
+    assert len(bar_labels) == 3
+    assert not any(_overlaps(even, t.get_window_extent(renderer)) for t in bar_labels)
+    assert ax.get_legend() is None or not _overlaps(ax.get_legend().get_window_extent(renderer),
+                                                    bar_labels[0].get_window_extent(renderer))
+
+
+class _FakeProxy:
+    """An nginx stand-in in front of two replicas: round robin, and ``dead`` answers 502 (no replica
+    behind it), as nginx does when the replica it picked cannot be reached and no other is tried."""
+
+    def __init__(self, dead: bool):
+        from flask import Flask
+
+        from helpers import servers
+
+        self.turn = 0
+        app = Flask("fake-proxy")
+
+        @app.get("/api/v1/tasks")
+        def tasks():
+            self.turn += 1
+            upstream = ["172.30.0.2:5000", "172.30.0.3:5000"][self.turn % 2]
+            failing = dead and upstream.startswith("172.30.0.3")
+            return ("", 502, {"X-Upstream": upstream}) if failing else ("[]", 200, {"X-Upstream": upstream})
+
+        self.server = servers.serve(app, name=f"fake-proxy-{dead}")
+        self.url = f"http://127.0.0.1:{self.server.port}/api/v1/tasks"
+
+
+NAMES = {"172.30.0.2": "wb-0123abcd-capstone-tasks-1", "172.30.0.3": "wb-0123abcd-capstone-tasks-2"}
+
+
+@pytest.mark.parametrize("dead", [False, True])
+def test_the_title_after_a_kill_says_what_the_requests_came_to(dead):
+    """Notebook 15's last chart: its title is computed from the answers, so a replica that fails
+    turns "every request answered" into how many failed."""
+    proxy = _FakeProxy(dead)
+    try:
+        counts = op.spread_requests(proxy.url, n=10, names=NAMES)
+    finally:
+        proxy.server.stop()
+    title = op.request_spread(counts, title="After killing one replica").get_title()
+    if dead:
+        assert counts.failed == 5 and sum(counts.values()) == 5
+        assert title == "After killing one replica: 5 of 10 requests failed (HTTP 502 ×5)"
+    else:
+        assert counts.failed == 0 and title == "After killing one replica: every one of the 10 requests answered"
 
 
 def test_spread_requests_to_nowhere_is_a_sentence():
