@@ -184,9 +184,16 @@ def _libvirt_sentence(exc) -> str | None:
 
 def explain(exc: BaseException) -> str | None:
     """One sentence (what happened, what to do) for an error of the workbook, the Docker SDK,
-    ``requests`` or libvirt; ``None`` for anything else (that keeps its normal traceback)."""
+    ``requests`` or libvirt, or a failed ``!command``; ``None`` for anything else (that keeps its
+    normal traceback)."""
+    import subprocess
+
     if isinstance(exc, WorkbookError):
         return str(exc)
+    if isinstance(exc, subprocess.CalledProcessError):
+        cmd = exc.cmd if isinstance(exc.cmd, str) else " ".join(map(str, exc.cmd))
+        return (f"`{cmd.strip()}` failed with exit code {exc.returncode}: its own message is just above; "
+                f"fix the command and run the cell again.")
     for sentence in (_docker_sentence, _requests_sentence, _libvirt_sentence):
         found = sentence(exc)
         if found:
@@ -196,7 +203,9 @@ def explain(exc: BaseException) -> str | None:
 
 def explained_types() -> tuple[type[BaseException], ...]:
     """The exception classes :func:`explain` speaks about (those whose library is installed)."""
-    found: list[type[BaseException]] = [WorkbookError]
+    import subprocess
+
+    found: list[type[BaseException]] = [WorkbookError, subprocess.CalledProcessError]
     for module, name in (("docker.errors", "DockerException"), ("requests", "RequestException"),
                          ("libvirt", "libvirtError")):
         try:
@@ -254,4 +263,6 @@ def install_notebook_handler() -> bool:
     if shell is None or not hasattr(shell, "set_custom_exc"):
         return False
     shell.set_custom_exc(explained_types(), _handler)
+    # `!docker run ...` that fails stops the cell (and Run All), as a failed SDK call does.
+    shell.system_raise_on_error = True
     return True

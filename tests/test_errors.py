@@ -30,6 +30,8 @@ CASES = {
                     "DockerException", "The Docker daemon does not answer"),
     "nothing listens": ("import requests\nrequests.get('http://127.0.0.1:9/', timeout=2)",
                         "ConnectionError", "Nothing answers at http://127.0.0.1:9/"),
+    "failed shell command": ("!docker inspect wb-no-such-box > /dev/null",
+                             "CalledProcessError", "failed with exit code 1: its own message is just above"),
     "unknown domain": ("import libvirt\nlibvirt.open('test:///default').lookupByName('wb-no-such-domain')",
                        "libvirtError", "libvirt has no such domain"),
 }
