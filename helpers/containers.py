@@ -589,9 +589,10 @@ def cpu_limit_experiment(cpus: float = 0.5, seconds: float = 2.0, image: str = "
     loop was charged, how many of the kernel's scheduling periods went by and how many of them ended
     with the group *throttled* (its quota used up).
 
-    The share of one CPU is the CPU time divided by the wall time those periods cover
-    (``periods x period``): the cgroup's counters are read just before and just after the loop, so
-    neither the container's start nor the reading itself is counted on either side.
+    The share of one CPU is the CPU time divided by the wall time of the periods the loop ran in
+    (``periods x period``, a period it only began or ended in counted whole, as its quota is): the
+    cgroup's counters are read just before and just after the loop, so neither the container's
+    start nor the reading itself is counted.  The share is then never above the quota's.
 
     On a busy machine the share can be lower than the limit (other programs compete for the CPU);
     the throttled periods are the proof that the limit itself was enforced."""
@@ -617,9 +618,11 @@ def cpu_limit_experiment(cpus: float = 0.5, seconds: float = 2.0, image: str = "
     else:
         used = (after.get("usage_us", 0) - before.get("usage_us", 0)) / 1e6
     period_ms = limits["period_us"] / 1000 if "period_us" in limits else None
-    periods = after.get("nr_periods", 0) - before.get("nr_periods", 0) if "nr_periods" in after else None
-    # The wall time the share is measured against: the periods that went by during the loop (each
-    # one `period` long); the loop's own duration only when the cgroup does not count periods.
+    # nr_periods counts period *boundaries*: the loop began inside one period and ended inside
+    # another, so it ran in one period more than the boundaries it crossed, each with its quota.
+    periods = after.get("nr_periods", 0) - before.get("nr_periods", 0) + 1 if "nr_periods" in after else None
+    # The wall time the share is measured against: those periods (each one `period` long); the
+    # loop's own duration only when the cgroup does not count periods.
     wall = periods * period_ms / 1000 if periods and period_ms else seconds
     return {"cpus_limit": cpus, "loop_s": seconds, "wall_s": wall, "cpu_s": used, "share": used / wall,
             "quota_ms": limits["quota_us"] / 1000 if "quota_us" in limits else None,
