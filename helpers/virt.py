@@ -32,6 +32,7 @@ import xml.etree.ElementTree as ET
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import libvirt
 
@@ -39,6 +40,7 @@ from . import session
 from .cleanup import Cleaner
 from .errors import (AlreadyInUse, DaemonUnavailable, NotFound, WaitTimeout, WorkbookError,
                      run_with_timeout, wait_for)
+from .verdict import Verdict
 
 # libvirt prints every error on stderr by default; ours arrive as exceptions.
 libvirt.registerErrorHandler(lambda *_: None, None)
@@ -555,15 +557,26 @@ def allowed(state: str) -> list[str]:
     return sorted({op for op, src, *_ in TRANSITIONS if src == state})
 
 
-#: What this session did to its domains: (domain, operation, before, after).
-HISTORY: list[tuple[str, str, str, str]] = []
+class Step(NamedTuple):
+    """One lifecycle operation this session did through these helpers."""
+
+    domain: str
+    op: str
+    before: str
+    after: str
+    #: The saved image written (save) or read (restore); None for the other operations.
+    path: str | None = None
 
 
-def _record(conn, dom_name, op, before):
-    HISTORY.append((dom_name, op, before, lifecycle_state(conn, dom_name)))
+#: What this session did to its domains, in order (an exercise check reads the steps after its start).
+HISTORY: list[Step] = []
 
 
-def _op(conn, dom, op: str, call):
+def _record(conn, dom_name, op, before, path=None):
+    HISTORY.append(Step(dom_name, op, before, lifecycle_state(conn, dom_name), str(path) if path else None))
+
+
+def _op(conn, dom, op: str, call, path=None):
     dom_name = dom.name()
     before = lifecycle_state(conn, dom_name)
     try:
@@ -575,7 +588,7 @@ def _op(conn, dom, op: str, call):
                 f"Cannot {op} {dom_name} while it is {before}: from {before} the lifecycle allows "
                 f"{', '.join(allowed(before)) or 'nothing'}.") from None
         raise explain(exc, f"{op} the domain {dom_name}", conn.getURI()) from None
-    _record(conn, dom_name, op, before)
+    _record(conn, dom_name, op, before, path)
     return result
 
 
@@ -600,7 +613,7 @@ def shutdown(dom, *, wait: bool = True, timeout: float = 60) -> None:
     if wait:
         wait_for(lambda: lifecycle_state(conn, dom_name) in ("defined", "undefined"), timeout=timeout,
                  what=f"{dom_name} to power off after the ACPI shutdown request", interval=0.2)
-    HISTORY.append((dom_name, "shutdown", before, lifecycle_state(conn, dom_name)))
+    _record(conn, dom_name, "shutdown", before)
 
 
 def destroy(dom) -> None:
@@ -622,7 +635,7 @@ def save(dom, path: str | Path | None = None) -> Path:
     """``dom.save(file)`` = ``virsh save``: write the guest's memory to a file and stop it."""
     path = Path(path) if path else save_path(dom.name())
     path.unlink(missing_ok=True)
-    _op(dom.connect(), dom, "save", lambda: dom.save(str(path)))
+    _op(dom.connect(), dom, "save", lambda: dom.save(str(path)), path)
     return path
 
 
@@ -648,7 +661,7 @@ def restore(conn, path: str | Path) -> libvirt.virDomain:
         path.unlink(missing_ok=True)  # the image has served its purpose
     dom = conn.lookupByName(dom_name) if dom_name else None
     if dom is not None:
-        HISTORY.append((dom_name, "restore", before, lifecycle_state(conn, dom_name)))
+        _record(conn, dom_name, "restore", before, path)
     return dom
 
 
@@ -759,6 +772,57 @@ def run_in_guest(dom, command: str, timeout: float = 30) -> str:
     return text.group(1).rstrip("\n")
 
 
+# --------------------------------------------------------------------------- the guest's QEMU process
+
+def qemu_process(dom) -> dict | None:
+    """The QEMU process libvirt runs for ``dom``: pid, user, resident MiB, elapsed time and argv.
+
+    ``None`` when there is none (the test driver, or a domain that is not running).
+    The command line is read whole from ``/proc/<pid>/cmdline`` (ps would cut it).
+    """
+    if not is_real(dom.connect()) or not dom.isActive():
+        return None
+    out = subprocess.run(["ps", "-C", "qemu-system-x86_64", "-o", "pid=,user:32=,rss=,etime="],
+                         capture_output=True, text=True, timeout=10).stdout
+    for line in out.splitlines():
+        pid, user, rss, etime = line.split()
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+        except OSError:
+            continue   # it ended meanwhile
+        if any(a.startswith(f"guest={dom.name()},") or a == f"guest={dom.name()}" for a in argv):
+            return {"pid": int(pid), "user": user, "rss MiB": int(rss) / 1024, "elapsed": etime, "argv": argv}
+    return None
+
+
+#: The QEMU options that say what machine a guest is, in the order they are shown.
+QEMU_OPTIONS = ("-name", "-machine", "-accel", "-cpu", "-m", "-smp", "-kernel", "-initrd", "-append")
+
+
+def qemu_command_summary(argv: list[str], width: int = 100) -> list[str]:
+    """Readable lines for a QEMU command line: the binary, the options of :data:`QEMU_OPTIONS`,
+    and the ``-device`` options counted with their drivers (their JSON values are long)."""
+    import textwrap
+
+    lines = [f"{argv[0]}   ({len(argv)} arguments in all)"]
+    values: dict[str, list[str]] = {}
+    for opt, val in zip(argv, argv[1:]):
+        values.setdefault(opt, []).append(val)
+    for opt in QEMU_OPTIONS:
+        for val in values.get(opt, []):
+            lines += textwrap.wrap(f"{opt} {val}", width, initial_indent="  ", subsequent_indent="      ")
+    drivers = []
+    for val in values.get("-device", []):
+        try:
+            drivers.append(json.loads(val).get("driver", "?"))
+        except ValueError:
+            drivers.append(val.split(",")[0])
+    if drivers:
+        lines += textwrap.wrap(f"-device ×{len(drivers)}: {', '.join(drivers)}", width, initial_indent="  ",
+                               subsequent_indent="      ")
+    return lines
+
+
 # --------------------------------------------------------------------------- networks
 
 def network_xml(net_name: str, mode: str, subnet: str) -> str:
@@ -778,29 +842,22 @@ def network_xml(net_name: str, mode: str, subnet: str) -> str:
             f"  </ip>\n</network>\n")
 
 
-def _used_subnets(conn) -> list:
-    used = []
-    try:
-        out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, timeout=5).stdout
-        for link in json.loads(out or "[]"):
-            for a in link.get("addr_info", []):
-                if a.get("family") == "inet":
-                    used.append(ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False))
-        out = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, timeout=5).stdout
-        for r in json.loads(out or "[]"):
-            dst = r.get("dst")
-            if dst and dst != "default":
-                used.append(ipaddress.ip_network(dst, strict=False))
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        pass
+def _subnet_users(conn, *, own_reservations: bool = True) -> list[tuple]:
+    """(subnet, who uses it) for every host interface, route, libvirt network and reserved subnet.
 
-    def subnets(n):
+    ``own_reservations=False`` leaves out the subnets this session reserved itself
+    (:func:`reserve_subnet`), e.g. when judging the XML that uses one.
+    """
+    users = []
+
+    def net_subnets(n):
         found = []
         for ip in ET.fromstring(n.XMLDesc()).findall("ip"):
             mask = ip.get("netmask") or ip.get("prefix")
             if ip.get("address") and mask:
                 try:
-                    found.append(ipaddress.ip_network(f"{ip.get('address')}/{mask}", strict=False))
+                    found.append((ipaddress.ip_network(f"{ip.get('address')}/{mask}", strict=False),
+                                  f"the libvirt network {n.name()}"))
                 except ValueError:
                     pass
         return found
@@ -809,15 +866,39 @@ def _used_subnets(conn) -> list:
     # its session removes while we read it is skipped.
     for conn_ in {id(c): c for c in [conn, *_CONNECTIONS.values()]}.values():
         try:
-            for found in each_present(conn_.listAllNetworks(), subnets, libvirt.VIR_ERR_NO_NETWORK):
-                used += found
+            for found in each_present(conn_.listAllNetworks(), net_subnets, libvirt.VIR_ERR_NO_NETWORK):
+                users += found
         except libvirt.libvirtError:
             pass  # a connection that broke: the daemon still refuses an overlapping subnet (retried below)
-    return used
+    try:
+        out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, timeout=5).stdout
+        for link in json.loads(out or "[]"):
+            for a in link.get("addr_info", []):
+                if a.get("family") == "inet":
+                    users.append((ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False),
+                                  f"the host interface {link.get('ifname', '?')}"))
+        out = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, timeout=5).stdout
+        for r in json.loads(out or "[]"):
+            dst = r.get("dst")
+            if dst and dst != "default":
+                users.append((ipaddress.ip_network(dst, strict=False), f"a route of the host via {r.get('dev', '?')}"))
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        pass
+    for owner, subnet in _reservations().items():
+        if own_reservations or owner[0] != session.SESSION_ID:
+            users.append((ipaddress.ip_network(subnet), f"a reservation of session {owner[0]} ({owner[1]})"))
+    return users
+
+
+def _used_subnets(conn) -> list:
+    return [subnet for subnet, _ in _subnet_users(conn)]
 
 
 def free_subnet(conn, salt: str = "") -> str:
-    """A /24 in 10.213.0.0/16 that no host interface, route or libvirt network uses."""
+    """A /24 in 10.213.0.0/16 that no host interface, route, libvirt network or reservation uses.
+
+    Another session may take it a moment later; to keep it, use :func:`reserve_subnet`.
+    """
     used = _used_subnets(conn)
     start = int(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, session.SESSION_ID + salt).int % 250)
     for k in range(250):
@@ -825,6 +906,63 @@ def free_subnet(conn, salt: str = "") -> str:
         if not any(cand.overlaps(u) for u in used):
             return str(cand)
     raise AlreadyInUse("Every 10.213.x.0/24 subnet is taken: remove some libvirt networks and try again.")
+
+
+# A subnet chosen in one cell and used in a later one (the exercise's network XML) would be free
+# for another session in between: a reservation keeps it.  On a real host it is a file named after
+# the session in guest.session_dir() (shared by every kernel; helpers.cleanup() and the sweep of
+# a dead session's files remove it); on the test driver, whose host is this process's alone, a dict.
+_TEST_RESERVATIONS: dict[str, str] = {}
+
+
+def _reservation_path(base: str) -> Path:
+    from . import guest
+    return guest.session_dir() / f"{name(base)}.subnet"
+
+
+def _reservations() -> dict[tuple[str, str], str]:
+    """(session, file name) -> subnet for every reservation on this host, plus this process's test ones."""
+    found = {(session.SESSION_ID, f"test:{b}"): sub for b, sub in _TEST_RESERVATIONS.items()}
+    from . import guest
+    folder = guest.GUEST_DIR / "session"
+    if folder.is_dir():
+        for f in folder.glob("*.subnet"):
+            sid = session.session_of(f.name)
+            try:
+                found[(sid or "?", f.name)] = str(ipaddress.ip_network(f.read_text().strip()))
+            except (OSError, ValueError):
+                pass
+    return found
+
+
+def reserve_subnet(conn, base: str = "isolated") -> str:
+    """A free /24 (``'10.213.x.0/24'``) kept for this session until :func:`helpers.cleanup`.
+
+    Chosen under :data:`NETWORK_LEASE`, so another session choosing at the same moment
+    sees it taken; running the cell again gives the same subnet while nobody else uses it.
+    """
+    with network_lease(conn):
+        if not is_real(conn):
+            mine_now = _TEST_RESERVATIONS.get(base)
+        else:
+            try:
+                mine_now = _reservation_path(base).read_text().strip()
+            except OSError:
+                mine_now = None
+        if mine_now:
+            cand = ipaddress.ip_network(mine_now)
+            clash = [who for sub, who in _subnet_users(conn, own_reservations=False) if cand.overlaps(sub)]
+            if not clash:
+                return mine_now
+        _TEST_RESERVATIONS.pop(base, None)
+        if is_real(conn):
+            _reservation_path(base).unlink(missing_ok=True)
+        subnet = free_subnet(conn, salt=base)
+        if is_real(conn):
+            _reservation_path(base).write_text(subnet + "\n")
+        else:
+            _TEST_RESERVATIONS[base] = subnet
+        return subnet
 
 
 #: The lease held while a new network gets its subnet and bridge, and is defined and started.
@@ -901,6 +1039,25 @@ def network_rows(conn, names: list[str] | None = None, *, session_only: bool = T
     return each_present(nets, network_summary, libvirt.VIR_ERR_NO_NETWORK)
 
 
+def bridge_state(bridge: str) -> dict | None:
+    """What Linux says about a bridge: administratively up, carrier, operstate, and its ports.
+
+    ``None`` when there is no such interface here (e.g. under the test driver).
+    """
+    base = Path("/sys/class/net") / bridge
+    if not base.is_dir():
+        return None
+
+    def read(f, default=""):
+        try:
+            return (base / f).read_text().strip()
+        except OSError:   # carrier cannot be read while the interface is down
+            return default
+    return {"bridge": bridge, "up": bool(int(read("flags", "0"), 16) & 1), "carrier": read("carrier", "0") == "1",
+            "operstate": read("operstate", "?").upper(),
+            "ports": sorted(p.name for p in (base / "brif").iterdir()) if (base / "brif").is_dir() else []}
+
+
 def network_summary(net) -> dict:
     """Name, state, mode, bridge and addresses of a network (``virsh net-info`` and more)."""
     root = ET.fromstring(net.XMLDesc())
@@ -927,59 +1084,88 @@ def remove_network(net) -> None:
         pass
 
 
-class _Verdicts:
-    """Prints one line per exercise case (✔ or ✘ with what to fix) and remembers whether all passed."""
+def check_isolated_network(xml: str, conn=None) -> Verdict:
+    """Exercise check: is ``xml`` an isolated network of this session that libvirt accepts and runs?
 
-    def __init__(self):
-        self.ok = True
-
-    def __call__(self, good, text, fix=""):
-        self.ok = self.ok and good
-        print(("✔ " if good else "✘ ") + text + ("" if good else f" — {fix}"))
-
-    def finish(self) -> bool:
-        print("All checks pass." if self.ok else "Fix the points marked ✘ and run the check again.")
-        return self.ok
-
-
-def check_isolated_network(xml: str, conn=None) -> bool:
-    """Exercise check: is ``xml`` an isolated network libvirt accepts and runs?
-
-    Prints what passes and what to fix, case by case; returns True when all pass.
+    It judges the XML text alone: it parses it, then creates it as a transient network
+    (``networkCreateXML``) under :data:`NETWORK_LEASE`, inspects it and removes it again.
+    A subnet that a host interface, another network or another session's reservation
+    already uses is reported as such (under the lease, so the answer holds until libvirt
+    creates the network).
     """
-    verdict = _Verdicts()
-
+    v = Verdict("Exercise 2: an isolated network")
+    if not isinstance(xml, str) or not xml.strip():
+        return v.not_attempted("my_xml holds no XML yet",
+                               hint="write the <network> element in my_xml, as a string")
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
-        verdict(False, "the XML is well-formed", f"the parser says: {exc}")
-        return False
-    verdict(root.tag == "network", "the root element is <network>", f"it is <{root.tag}>")
-    net_name = root.findtext("name") or ""
-    verdict(net_name.startswith(f"{session.NAME_PREFIX}-{session.SESSION_ID}-"),
-            f"the name belongs to this session ({net_name or 'no <name>'})",
-            "use virt.name('isolated') so clean-up can find it")
-    verdict(root.find("forward") is None, "there is no <forward> element (that is what makes it isolated)",
-            "remove <forward ...>: with it the guests could reach the outside")
+        v.fail(f"the XML is not well-formed (the parser says: {exc})",
+               hint="close every tag (<ip .../> or <ip ...></ip>) and quote every attribute")
+        return v
+    if root.tag == "network" and root.find("name") is None and root.find("ip") is None and root.find("forward") is None:
+        return v.not_attempted("the <network> element has no <name> and no <ip> yet",
+                               hint="name it with virt.name('isolated') and give the host side an "
+                                    "<ip address=... netmask=...> in the subnet reserved above")
+    if not v.add(root.tag == "network", "the root element is <network>", hint=f"the root element is <{root.tag}>: "
+                 "a network definition starts with <network>"):
+        return v
+    net_name = (root.findtext("name") or "").strip()
+    v.add(mine(net_name) and len(net_name) > len(name("")),
+          f"the name belongs to this session ({net_name or 'no <name>'})",
+          hint="name it with virt.name('isolated'), so that clean-up finds it and no other session's "
+               "network has the same name")
+    v.add(root.find("forward") is None, "there is no <forward> element (that is what makes it isolated)",
+          hint="remove <forward ...>: with it the guests could reach the outside")
     ip = root.find("ip")
-    verdict(ip is not None and ip.get("address") is not None, "an <ip address=... netmask=...> gives the host side an address",
-            "add e.g. <ip address='10.213.250.1' netmask='255.255.255.0'/>")
-    if not verdict.ok:
-        return False
+    subnet = None
+    if ip is not None and ip.get("address") and (ip.get("netmask") or ip.get("prefix")):
+        try:
+            subnet = ipaddress.ip_network(f"{ip.get('address')}/{ip.get('netmask') or ip.get('prefix')}", strict=False)
+        except ValueError as exc:
+            v.fail(f"the <ip> element does not give a valid address and mask ({exc})",
+                   hint="write e.g. <ip address='10.213.7.1' netmask='255.255.255.0'/>")
+        else:
+            v.ok(f"an <ip> element gives the host's side of the switch the address {ip.get('address')} ({subnet})")
+    elif ip is None or not ip.get("address"):
+        v.fail("no <ip address=...> gives the host's side of the switch an address",
+               hint="add an <ip address=... netmask='255.255.255.0'/> in the subnet reserved above, e.g. "
+                    "address f'{prefix}.1'")
+    else:
+        v.fail(f"<ip address='{ip.get('address')}'> has no netmask",
+               hint="add netmask='255.255.255.0' (or prefix='24') to the <ip> element")
+    if not v.passed:
+        return v
     conn = conn or connect()
-    try:
-        with network_lease(conn):   # libvirt chooses its bridge (virbrN): not at the same moment as another session
+    with network_lease(conn):  # nobody else chooses a subnet or a bridge until ours exists (and is gone)
+        try:
+            old = conn.networkLookupByName(net_name)
+        except libvirt.libvirtError:
+            old = None
+        if old is not None:
+            remove_network(old)
+            v.note(f"a network named {net_name} already existed (an earlier cell made it): the check removed it "
+                   f"and created yours from my_xml")
+        clash = [who for used, who in _subnet_users(conn, own_reservations=False) if subnet.overlaps(used)]
+        if not v.add(not clash, f"the subnet {subnet} is free on this host",
+                     hint=f"{subnet} is already used by {clash[0] if clash else ''}: use the subnet reserved for you "
+                          f"(subnet = virt.reserve_subnet(conn, 'isolated'), address f'{{prefix}}.1')"):
+            return v
+        try:
             net = conn.networkCreateXML(xml)
-    except libvirt.libvirtError as exc:
-        verdict(False, "libvirt accepts and starts the network", _first_line(exc.get_error_message()))
-        return False
-    try:
-        summary = network_summary(net)
-        verdict(summary["active"] and summary["mode"] == "isolated",
-                f"libvirt started it as an isolated network (bridge {summary['bridge']})", str(summary))
-    finally:
-        remove_network(net)
-    return verdict.finish()
+        except libvirt.libvirtError as exc:
+            v.fail(f"libvirt refused to create and start it ({_first_line(exc.get_error_message())})",
+                   hint="fix what libvirt names and run your cell and the check again")
+            return v
+        try:
+            summary = network_summary(net)
+            v.add(summary["active"] and summary["mode"] == "isolated",
+                  f"libvirt runs it as an isolated network (bridge {summary['bridge']}, host address {summary['address']})",
+                  hint=f"libvirt reports it as active={summary['active']}, mode {summary['mode']}")
+        finally:
+            remove_network(net)
+    v.note("the check removed the network again")
+    return v
 
 
 # --------------------------------------------------------------------------- storage
@@ -1161,6 +1347,8 @@ def _leftovers(sid: str) -> list[str]:
 
 def _remove(sid: str) -> list[str]:
     removed = []
+    if sid == session.SESSION_ID:
+        _TEST_RESERVATIONS.clear()
     for conn in _cleanup_connections():
         objs = [o for o in _objects(conn) if session.session_of(o[1]) == sid]
         for kind, obj_name, obj in sorted(objs, key=lambda o: ["domain", "network", "pool"].index(o[0])):
@@ -1192,26 +1380,117 @@ def _safe(fn, default):
 CLEANER = Cleaner("libvirt", _safe(_owners, set()), _safe(_leftovers, []), _safe(_remove, []))
 
 
-def check_saved_and_back(conn, dom_name: str) -> bool:
-    """Exercise check: did ``dom_name`` go running → saved → running in this session, and is it running now?
+# --------------------------------------------------------------------------- exercise 1: saved and back
 
-    Prints what passes and what to fix, case by case; returns True when all pass.
+_RESTORED_REASONS = {libvirt.VIR_DOMAIN_RUNNING_RESTORED: "restored", libvirt.VIR_DOMAIN_RUNNING_UNPAUSED: "unpaused"}
+_RUNNING_REASONS = {libvirt.VIR_DOMAIN_RUNNING_BOOTED: "booted", **_RESTORED_REASONS}
+
+
+class SavedAndBackExercise:
+    """Notebook 08's exercise 1: the check judges what happens to a domain from now on, and nothing before.
+
+    Create it where the exercise begins (``ex1 = virt.SavedAndBackExercise(dom)``); its
+    :meth:`check` (or :func:`check_saved_and_back`) reads the steps recorded in
+    :data:`HISTORY` since then.  Each check judges the attempt made since the previous
+    check (a cell that only restores what an earlier attempt saved does not pass);
+    run again with nothing new done, it judges the same attempt again.
     """
-    verdict = _Verdicts()
 
-    if lifecycle_state(conn, dom_name) == "undefined":
-        print(f"✘ there is no domain named {dom_name!r} on {conn.getURI()}: pass the name of the "
-              f"notebook's persistent guest, dom.name()")
-        return False
-    steps = [(op, before, after) for name_, op, before, after in HISTORY if name_ == dom_name]
-    saved_at = next((i for i, (op, b, a) in enumerate(steps) if op == "save" and a == "saved"), None)
-    verdict(saved_at is not None, f"{dom_name} was saved (virt.save(dom) = virsh save)",
-            "start it (virt.start) if it is not running, then call virt.save(dom)")
-    restored = saved_at is not None and any(op == "restore" and a == "running" for op, b, a in steps[saved_at:])
-    verdict(restored, "it was restored from its file afterwards (virt.restore(conn, path) = virsh restore)",
-            "call virt.restore(conn, path) with the path save() returned")
-    now = lifecycle_state(conn, dom_name)
-    verdict(now == "running", f"it is running now (state: {now})", "it should end running")
-    verdict(not save_path(dom_name).exists(), "no stale saved image is left behind",
-            f"restore it, or delete {save_path(dom_name)}")
-    return verdict.finish()
+    def __init__(self, dom):
+        self.conn = dom.connect()
+        self.dom_name = dom.name()
+        self.begin = len(HISTORY)
+        self._judged: tuple[int, int] | None = None
+        self.state_at_start = lifecycle_state(self.conn, self.dom_name)
+
+    def __repr__(self):
+        return (f"Exercise 1 begins: {self.dom_name} is {self.state_at_start} now; the check will judge "
+                f"only what you do to it from here on.")
+
+    def _attempt(self) -> tuple[list[Step], bool]:
+        """The steps of the current attempt, and whether it is the exercise's first."""
+        now = len(HISTORY)
+        start = self._judged[1] if self._judged else self.begin
+        if self._judged and not [s for s in HISTORY[start:now] if s.domain == self.dom_name]:
+            start, now = self._judged            # nothing new: judge the last attempt again
+        first = start == self.begin
+        self._judged = (start, now)
+        return [s for s in HISTORY[start:now] if s.domain == self.dom_name], first
+
+    def check(self) -> Verdict:
+        return check_saved_and_back(self)
+
+
+def check_saved_and_back(exercise: SavedAndBackExercise) -> Verdict:
+    """Exercise check: in this attempt, did the domain go running → saved (a file) → running from that file?
+
+    Only the steps recorded after ``exercise`` began (and since the previous check)
+    count; the domain's current state comes from libvirt itself (``dom.state()``:
+    running, with the reason *restored* rather than *booted*).
+    """
+    if not isinstance(exercise, SavedAndBackExercise):
+        raise WorkbookError("check_saved_and_back expects the exercise object, e.g. ex1 = "
+                            "virt.SavedAndBackExercise(dom) and then virt.check_saved_and_back(ex1).")
+    conn, dom_name = exercise.conn, exercise.dom_name
+    v = Verdict(f"Exercise 1: {dom_name} from running to saved and back")
+    steps, first = exercise._attempt()
+    since = "the exercise began" if first else "the previous check"
+    dom = _existing(conn, dom_name)
+    if dom is None and not save_path(dom_name).exists():
+        v.fail(f"there is no domain named {dom_name} on {conn.getURI()} any more",
+               hint="run the cell that defines dom again (dom = virt.define(conn, guest_xml)), then the exercise's cells")
+        return v
+    try:
+        state, reason = dom.state() if dom is not None else (libvirt.VIR_DOMAIN_SHUTOFF, 0)
+    except libvirt.libvirtError:
+        state, reason = libvirt.VIR_DOMAIN_SHUTOFF, 0
+    running = state == libvirt.VIR_DOMAIN_RUNNING
+    if not steps:
+        if running and reason == libvirt.VIR_DOMAIN_RUNNING_RESTORED:
+            return v.not_attempted(
+                f"libvirt says {dom_name} was restored, but no virt.save / virt.restore was done since {since}",
+                hint="use virt.save(dom) and virt.restore(conn, path): the check follows what they record")
+        return v.not_attempted(f"nothing was done to {dom_name} since {since}",
+                               hint="start it (virt.start(dom)), save it with saved_image = virt.save(dom), "
+                                    "then restore it with virt.restore(conn, saved_image)")
+    ops = ", ".join(s.op for s in steps)
+    v.note(f"since {since}: {ops}")
+    saves = [i for i, s in enumerate(steps) if s.op == "save" and s.after == "saved"]
+    restores = [i for i, s in enumerate(steps) if s.op == "restore" and s.after == "running"]
+    if saves:
+        v.ok(f"it was saved to a file ({Path(steps[saves[0]].path or '').name}) in this attempt (virt.save = virsh save)")
+    elif restores:
+        v.fail("it was restored from an image saved before this attempt began, but this attempt saved nothing itself",
+               hint="save it in your attempt too: saved_image = virt.save(dom), then virt.restore(conn, saved_image)")
+    else:
+        v.fail("it was not saved to a file in this attempt",
+               hint="save the running domain: saved_image = virt.save(dom) (virsh save)")
+    later = [i for i in restores if saves and i > saves[0]]
+    written = {steps[i].path for i in saves}
+    from_own = [i for i in later if steps[i].path in written]
+    if saves:
+        if from_own:
+            v.ok("it was restored from that file afterwards (virt.restore(conn, path) = virsh restore)")
+        elif later:
+            v.fail(f"it was restored from {steps[later[-1]].path}, which this attempt did not write",
+                   hint="restore the file your save returned: virt.restore(conn, saved_image)")
+        else:
+            v.fail("it was not restored from its file afterwards",
+                   hint="bring it back with virt.restore(conn, saved_image); virt.start would boot it afresh "
+                        "and the saved memory would be lost")
+    why = _RUNNING_REASONS.get(reason, f"reason {reason}") if running else None
+    after_restore = [s.op for s in steps[from_own[-1] + 1:]] if from_own else []
+    if running and from_own and reason in _RESTORED_REASONS and not {"start", "shutdown", "destroy", "save"} & set(after_restore):
+        v.ok(f"it is running now from the restored memory (libvirt: state running, reason {why})")
+    elif running and reason == libvirt.VIR_DOMAIN_RUNNING_BOOTED:
+        v.fail("it is running, but libvirt says it was booted afresh (reason: booted), not restored from the file",
+               hint="end with the restore: virt.restore(conn, saved_image), not virt.start(dom), which boots it "
+                    "from scratch")
+    elif running:
+        v.note(f"it is running now (libvirt: reason {why})")
+    else:
+        v.fail(f"it is not running now (lifecycle state: {lifecycle_state(conn, dom_name)})",
+               hint="it should end running: virt.restore(conn, saved_image) runs it again")
+    v.add(not save_path(dom_name).exists(), "no stale saved image is left behind",
+          hint=f"a saved image is still waiting at {save_path(dom_name)}: restore it (virt.restore(conn, saved_image))")
+    return v

@@ -58,6 +58,7 @@ def test_unknown_domain_and_malformed_xml(test_conn):
 def test_lifecycle_on_test_driver(test_conn):
     dom = virt.define(test_conn, virt.domain_xml(test_conn, "unit"))
     name = dom.name()
+    exercise = virt.SavedAndBackExercise(dom)
     assert virt.lifecycle_state(test_conn, name) == "defined" and dom.ID() == -1
     virt.start(dom)
     assert virt.lifecycle_state(test_conn, name) == "running"
@@ -70,11 +71,13 @@ def test_lifecycle_on_test_driver(test_conn):
     assert virt.lifecycle_state(test_conn, name) == "saved" and path.exists()
     virt.restore(test_conn, path)
     assert virt.lifecycle_state(test_conn, name) == "running" and not path.exists()
-    assert virt.check_saved_and_back(test_conn, name)
+    assert virt.check_saved_and_back(exercise)
+    assert [s.op for s in virt.HISTORY[-2:]] == ["save", "restore"] and virt.HISTORY[-1].path == str(path)
     virt.shutdown(dom)
     virt.undefine(dom)
     assert virt.lifecycle_state(test_conn, name) == "undefined"
-    assert not virt.check_saved_and_back(test_conn, name)      # gone: one line naming the domain
+    gone = virt.check_saved_and_back(exercise)
+    assert not gone and f"there is no domain named {name}" in str(gone)
     assert "start" in virt.allowed("defined") and "resume" in virt.allowed("paused")
 
 
@@ -102,13 +105,71 @@ def test_pools_volumes_networks_and_cleanup(test_conn):
     assert not [l for l in virt.CLEANER.leftovers(session.SESSION_ID) if "test:///" in l]
 
 
-def test_isolated_network_check(test_conn, capsys):
-    good = f"<network><name>{virt.name('iso')}</name><ip address='10.213.251.1' netmask='255.255.255.0'/></network>"
-    assert virt.check_isolated_network(good, test_conn)
-    bad = f"<network><name>{virt.name('iso')}</name><forward mode='nat'/><ip address='10.213.251.1' netmask='255.255.255.0'/></network>"
-    assert not virt.check_isolated_network(bad, test_conn)
-    assert not virt.check_isolated_network("<network", test_conn)
-    assert "✘" in capsys.readouterr().out
+def _iso(ip="<ip address='10.213.251.1' netmask='255.255.255.0'/>", name=None, extra=""):
+    return f"<network><name>{name or virt.name('iso')}</name>{extra}{ip}</network>"
+
+
+def test_isolated_network_check(test_conn):
+    verdict = virt.check_isolated_network(_iso(), test_conn)
+    assert verdict and "libvirt runs it as an isolated network" in str(verdict)
+    assert test_conn.listAllNetworks() and virt.name("iso") not in [n.name() for n in test_conn.listAllNetworks()]
+    for xml, hint in [
+        (_iso(extra="<forward mode='nat'/>"), "remove <forward"),
+        (_iso(name="isolated"), "virt.name('isolated')"),
+        (_iso(ip=""), "add an <ip address="),
+        (_iso(ip="<ip address='10.213.251.1'/>"), "netmask"),
+        ("<network", "close every tag"),
+        ("<domain><name>x</name></domain>", "starts with <network>"),
+    ]:
+        verdict = virt.check_isolated_network(xml, test_conn)
+        assert not verdict and verdict.attempted and hint in str(verdict), (xml, str(verdict))
+
+
+def test_isolated_network_check_not_attempted_for_the_starter(test_conn):
+    for xml, hint in [("", "write the <network> element"), ("   ", "write the <network> element"),
+                      ("<network>\n  <!-- your XML here -->\n</network>", "virt.name('isolated')")]:
+        verdict = virt.check_isolated_network(xml, test_conn)
+        assert not verdict and not verdict.attempted and hint in str(verdict)
+
+
+def test_isolated_network_check_refuses_a_subnet_in_use(test_conn):
+    nat = virt.network(test_conn, "usednat", "nat")
+    ip = virt.network_summary(nat)["address"].split("/")[0]
+    verdict = virt.check_isolated_network(_iso(ip=f"<ip address='{ip}' netmask='255.255.255.0'/>"), test_conn)
+    assert not verdict and f"the libvirt network {nat.name()}" in str(verdict) and "virt.reserve_subnet" in str(verdict)
+
+
+def test_isolated_network_check_replaces_an_earlier_network_of_that_name(test_conn):
+    test_conn.networkCreateXML(_iso())
+    verdict = virt.check_isolated_network(_iso(), test_conn)
+    assert verdict and "already existed" in str(verdict)
+
+
+def test_reserved_subnet_is_kept_and_avoided_by_other_sessions(test_conn, monkeypatch):
+    first = virt.reserve_subnet(test_conn, "iso")
+    assert virt.reserve_subnet(test_conn, "iso") == first          # running the cell again keeps it
+    assert virt.check_isolated_network(_iso(ip=f"<ip address='{first[:-4]}1' netmask='255.255.255.0'/>"), test_conn)
+    # every session would start its search at the same subnet: the reservation makes the second one move on
+    monkeypatch.setattr(virt.uuidlib, "uuid5", lambda *a: uuid.UUID(int=0))
+    assert virt.free_subnet(test_conn) != first
+
+
+def test_reserved_subnet_on_system_is_a_session_file_that_clean_up_removes(monkeypatch):
+    system_conn().close()
+    conn = virt.connect(virt.SYSTEM_URI)
+    try:
+        mine_ = virt.reserve_subnet(conn, "isounit")
+        path = virt._reservation_path("isounit")
+        assert path.read_text().strip() == mine_
+        assert any(str(path) in l for l in virt.CLEANER.leftovers(session.SESSION_ID))
+        monkeypatch.setattr(virt.uuidlib, "uuid5", lambda *a: uuid.UUID(int=0))
+        monkeypatch.setattr(session, "SESSION_ID", OTHER)           # another session, same starting point
+        assert virt.reserve_subnet(conn, "isounit") != mine_
+    finally:
+        monkeypatch.undo()
+        virt.CLEANER.remove(session.SESSION_ID)
+        virt.CLEANER.remove(OTHER)
+    assert not path.exists() and not virt._reservation_path("isounit").exists()
 
 
 def test_network_xml_rejects_unknown_mode():
@@ -156,10 +217,93 @@ def test_sample_xml_files_are_accepted_by_libvirt(test_conn):
         virt.sample_xml("nope")
 
 
-def test_saved_and_back_check_for_unknown_domain(test_conn, capsys):
-    assert not virt.check_saved_and_back(test_conn, "no-such-guest")
-    out = capsys.readouterr().out
-    assert "there is no domain named 'no-such-guest'" in out and out.count("✘") == 1
+def test_saved_and_back_judges_only_what_was_done_after_it_began(test_conn):
+    dom = virt.define(test_conn, virt.domain_xml(test_conn, "ex1"))
+    virt.start(dom)
+    virt.restore(test_conn, virt.save(dom))                   # the demonstration, before the exercise
+    virt.shutdown(dom)
+    ex = virt.SavedAndBackExercise(dom)
+    assert "defined" in repr(ex)
+    verdict = ex.check()
+    assert not verdict and not verdict.attempted and "nothing was done" in str(verdict)
+    virt.start(dom)                                            # start alone
+    verdict = virt.check_saved_and_back(ex)
+    assert not verdict and "save the running domain" in str(verdict)
+    again = virt.check_saved_and_back(ex)                      # nothing new: the same attempt, judged again
+    assert str(again) == str(verdict)
+    image = virt.save(dom)                                     # a save without a restore
+    verdict = virt.check_saved_and_back(ex)
+    assert not verdict and "virt.restore(conn, saved_image)" in str(verdict) and "✘ no stale saved image" in str(verdict)
+    virt.restore(test_conn, image)                             # restores what the previous attempt saved
+    verdict = virt.check_saved_and_back(ex)
+    assert not verdict and "saved before this attempt began" in str(verdict)
+    virt.save(dom)
+    virt.start(dom)                                            # boots afresh instead of restoring
+    verdict = virt.check_saved_and_back(ex)
+    assert not verdict and "boots it from scratch" in str(verdict) and "still waiting" in str(verdict)
+    virt.restore(test_conn, virt.save(dom))
+    assert virt.check_saved_and_back(ex) and virt.check_saved_and_back(ex)     # passes, and again when re-run
+
+
+def test_saved_and_back_notices_raw_libvirt_calls_and_wrong_arguments(test_conn, tmp_path):
+    dom = virt.define(test_conn, virt.domain_xml(test_conn, "ex1raw"))
+    ex = virt.SavedAndBackExercise(dom)
+    dom.create()
+    dom.save(str(tmp_path / "raw.save"))
+    test_conn.restore(str(tmp_path / "raw.save"))
+    verdict = virt.check_saved_and_back(ex)
+    assert not verdict and not verdict.attempted and "use virt.save(dom) and virt.restore" in str(verdict)
+    with pytest.raises(WorkbookError, match="expects the exercise object"):
+        virt.check_saved_and_back(test_conn)
+
+
+def test_saved_and_back_check_for_a_removed_domain(test_conn):
+    dom = virt.define(test_conn, virt.domain_xml(test_conn, "gone-guest"))
+    ex = virt.SavedAndBackExercise(dom)
+    virt.undefine(dom)
+    verdict = virt.check_saved_and_back(ex)
+    assert not verdict and "there is no domain named" in str(verdict) and "virt.define" in str(verdict)
+
+
+def test_qemu_command_summary_is_readable():
+    argv = ["/usr/bin/qemu-system-x86_64", "-name", "guest=wb-1-g,debug-threads=on", "-S",
+            "-object", '{"qom-type":"secret","id":"masterKey0","format":"raw","file":"/x"}',
+            "-machine", "pc-i440fx-7.2,usb=off", "-accel", "tcg", "-m", "128", "-smp", "1",
+            "-device", '{"driver":"virtio-rng-pci","id":"rng0"}', "-device", "isa-serial,chardev=c"]
+    lines = virt.qemu_command_summary(argv, width=60)
+    assert lines[0].startswith("/usr/bin/qemu-system-x86_64") and "18 arguments" in lines[0]
+    assert "  -name guest=wb-1-g,debug-threads=on" in lines and "  -accel tcg" in lines
+    assert any("-device ×2: virtio-rng-pci, isa-serial" in l for l in lines)
+    assert all(len(l) <= 60 for l in lines) and not any("qom-type" in l for l in lines)
+
+
+def test_qemu_process_and_bridge_state_on_system():
+    system_conn().close()
+    conn = virt.connect(virt.SYSTEM_URI)
+    try:
+        net = virt.network(conn, "brunit", "isolated")
+        st = virt.bridge_state(virt.network_summary(net)["bridge"])
+        assert st["up"] and not st["carrier"] and st["ports"] == []     # no guest yet: no carrier
+        dom = virt.define(conn, virt.domain_xml(conn, "procunit", network=net.name()))
+        virt.start(dom)
+        proc = virt.qemu_process(dom)
+        assert proc["pid"] > 0 and f"guest={dom.name()}" in " ".join(proc["argv"])
+        assert virt.bridge_state(virt.network_summary(net)["bridge"])["ports"]         # its tap joined
+    finally:
+        virt.CLEANER.remove(session.SESSION_ID)
+    assert virt.bridge_state("wb-no-such-bridge") is None
+
+
+def test_volume_plot_shows_allocation_bars_and_pool_plot_says_what_volumes_use(test_conn):
+    from matplotlib.figure import Figure
+
+    from helpers.widgets import virt_widgets as vw
+    pool = virt.pool(test_conn, "plotpool")
+    virt.volume(pool, "pv", 64)
+    ax = vw.plot_volumes(pool, ax=Figure().add_subplot())
+    assert ax.get_xscale() == "log" and all(p.get_width() > 0 for p in ax.patches)
+    ax = vw.plot_pools(test_conn, ax=Figure().add_subplot())
+    assert any("this pool's 1 volume(s): 64.00 MiB" in t.get_text() for t in ax.texts)
 
 
 def test_table_html_is_left_aligned_and_escaped():

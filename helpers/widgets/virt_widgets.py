@@ -252,44 +252,72 @@ class LifecyclePanel(w.VBox):
 # --------------------------------------------------------------------------- storage views
 
 def plot_volumes(pool, ax=None):
-    """Horizontal bars: each volume's capacity (what the guest sees) and allocation (host disk used)."""
+    """Horizontal bars: each volume's capacity (what the guest sees) and allocation (host disk used).
+
+    The axis is logarithmic: a new thin qcow2 file allocates a few hundred KiB for a
+    capacity of hundreds of MiB, and on a linear axis its allocation bar would vanish.
+    """
     import matplotlib.pyplot as plt
 
     rows = virt.volume_rows(pool)
     ax = ax or plt.subplots(figsize=(9, 0.6 * max(len(rows), 1) + 1.6))[1]
     names = [r["name"] for r in rows]
     ys = range(len(rows))
-    ax.barh([y + 0.2 for y in ys], [r["capacity (MiB)"] for r in rows], 0.4, label="capacity (virtual size)",
-            color="#0969da")
-    ax.barh([y - 0.2 for y in ys], [r["allocation (MiB)"] for r in rows], 0.4,
+    smallest = min([r["allocation (MiB)"] for r in rows if r["allocation (MiB)"] > 0], default=0.01)
+    left = smallest / 4
+    ax.barh([y + 0.2 for y in ys], [r["capacity (MiB)"] - left for r in rows], 0.4, left=left,
+            label="capacity (virtual size)", color="#0969da")
+    ax.barh([y - 0.2 for y in ys], [max(r["allocation (MiB)"], left) - left for r in rows], 0.4, left=left,
             label="allocation (bytes really used on the host)", color="#cf222e")
     for y, r in zip(ys, rows):
         ax.text(r["capacity (MiB)"], y + 0.2, f" {r['capacity (MiB)']:.0f} MiB", va="center", fontsize=8)
-        ax.text(r["allocation (MiB)"], y - 0.2, f" {r['allocation (MiB)']:.2f} MiB", va="center", fontsize=8)
+        ax.text(max(r["allocation (MiB)"], left), y - 0.2, f" {r['allocation (MiB)']:.2f} MiB", va="center", fontsize=8)
+    ax.set_xscale("log")
+    biggest = max([r["capacity (MiB)"] for r in rows] + [1])
+    ax.set_xlim(left, biggest * 8)       # room for the labels
     ax.set_yticks(list(ys), names, fontsize=8)
-    ax.set_xlabel("MiB")
-    ax.set_title(f"Volumes of pool {pool.name()}: thin qcow2 files promise more than they use")
-    ax.legend(fontsize=8, loc="lower right")
+    thin = bool(rows) and all(r["allocation (MiB)"] < r["capacity (MiB)"] / 10 for r in rows)
+    ax.set_xlabel("MiB (log scale" + (": allocation and capacity differ by orders of magnitude)" if thin else ")"))
+    ax.set_title(f"Volumes of pool {pool.name()}: " + ("thin files promise more than they use" if thin
+                 else "allocation against capacity"))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.figure.tight_layout()
     return ax
 
 
 def plot_pools(conn, ax=None, *, session_only: bool = True):
-    """Capacity, allocation and free space of this session's running pools (every pool's with ``session_only=False``), GiB."""
+    """Capacity, allocation and free space of this session's running pools (every pool's with ``session_only=False``), GiB.
+
+    Each bar is annotated with what the pool's own volumes allocate: a directory pool
+    reports the numbers of the file system its directory is on (like ``df``), so its
+    allocation counts everything stored there, not only its volumes.
+    """
     import matplotlib.pyplot as plt
 
     rows = [r for r in virt.pool_rows(conn, session_only=session_only) if r["state"] == "running"]
-    ax = ax or plt.subplots(figsize=(9, 0.6 * max(len(rows), 1) + 1.6))[1]
+    ax = ax or plt.subplots(figsize=(9, 0.6 * max(len(rows), 1) + 1.9))[1]
     ys = list(range(len(rows)))
-    ax.barh(ys, [r["allocation (GiB)"] for r in rows], color="#cf222e", label="allocation")
+    ax.barh(ys, [r["allocation (GiB)"] for r in rows], color="#cf222e", label="allocation (pool.info())")
     ax.barh(ys, [r["available (GiB)"] for r in rows], left=[r["allocation (GiB)"] for r in rows],
             color="#d0d7de", label="available")
+    for y, r in zip(ys, rows):
+        ax.text(r["allocation (GiB)"] + r["available (GiB)"] * 0.02, y,
+                f"{r['allocation (GiB)']:.2f} GiB allocated; of it, this pool's {r['volumes']} volume(s): "
+                f"{_pool_volume_mib(conn, r['name']):.2f} MiB", va="center", fontsize=8)
     ax.set_yticks(ys, [r["name"] for r in rows], fontsize=8)
     ax.set_xlabel("GiB (capacity = allocation + available, from pool.info())")
-    ax.set_title("Storage pools on " + conn.getURI())
-    ax.legend(fontsize=8)
+    ax.set_title("Storage pools on " + conn.getURI() + (
+        "\n(a directory pool reports its file system: allocation counts every file on it)" if virt.is_real(conn) else ""))
+    ax.legend(fontsize=8, loc="lower right")
     ax.figure.tight_layout()
     return ax
+
+
+def _pool_volume_mib(conn, pool_name: str) -> float:
+    try:
+        return sum(r["allocation (MiB)"] for r in virt.volume_rows(conn.storagePoolLookupByName(pool_name)))
+    except libvirt.libvirtError:
+        return 0.0
 
 
 # --------------------------------------------------------------------------- network view

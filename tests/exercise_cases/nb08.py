@@ -1,0 +1,51 @@
+"""Notebook 08: a guest from running to saved and back (exercise 1), an isolated network's XML (exercise 2).
+
+Exercise 1's wrong answers run one after another on the same guest, as a student's
+attempts would: each check judges only what was done since the previous one, so an
+attempt that merely restores what an earlier attempt saved does not pass.
+"""
+
+_ISO_NAME = '{virt.name("isolated")}'
+
+CASES = {
+    # Exercise 1: start, save, restore
+    "5b80109e": {
+        "starter": ("# --- your solution: start dom, save it to a file, restore it from that file ---\n"
+                    "# your code here\n"
+                    "# ---------------------------------------------------------------------------"),
+        "starter_hint": "saved_image = virt.save(dom)",
+        "wrong": [
+            # starting it is not saving it
+            ("virt.start(dom)", "save the running domain"),
+            # a save without a restore: the guest stays shut off, its image waits on disk
+            ("saved_image = virt.save(dom)", "bring it back with virt.restore(conn, saved_image)"),
+            # restoring the demonstration's image variable (the file an earlier cell saved): nothing saved now
+            ("virt.restore(conn, image)", "save it in your attempt too"),
+            # saving, then starting it again instead of restoring: it boots afresh, the saved memory is lost
+            ("saved_image = virt.save(dom)\nvirt.start(dom)", "boots it from scratch"),
+        ],
+    },
+    # Exercise 2: an isolated network
+    "3ab8fabc": {
+        "starter": ('subnet = virt.reserve_subnet(conn, "isolated")\n'
+                    'prefix = subnet.rsplit(".", 1)[0]\n'
+                    'my_xml = """\n<network>\n  <!-- your XML here -->\n</network>\n"""'),
+        "starter_hint": "virt.name('isolated')",
+        "wrong": [
+            # the NAT sample, renamed: its <forward> lets guests out
+            ('my_xml = virt.sample_xml("network-nat", "isolated")', "remove <forward"),
+            # a plain name: another session's network could have it, clean-up would not find it
+            ("my_xml = f'<network><name>isolated</name><ip address=\"{prefix}.1\" netmask=\"255.255.255.0\"/></network>'",
+             "virt.name('isolated')"),
+            # the host address of the NAT network above: that subnet is taken
+            ('nat_ip = virt.network_summary(nets["nat"])["address"].split("/")[0]\n'
+             f"my_xml = f'<network><name>{_ISO_NAME}</name><ip address=\"{{nat_ip}}\" netmask=\"255.255.255.0\"/></network>'",
+             "is already used by the libvirt network"),
+            # no <ip>: the host's side of the switch gets no address
+            (f"my_xml = f'<network><name>{_ISO_NAME}</name></network>'", "add an <ip address="),
+            # <ip ...> opened and never closed
+            (f"my_xml = f'<network><name>{_ISO_NAME}</name><ip address=\"{{prefix}}.1\" netmask=\"255.255.255.0\"></network>'",
+             "close every tag"),
+        ],
+    },
+}
