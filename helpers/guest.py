@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -453,6 +453,17 @@ class QemuRun:
     ready_after: float | None
     returncode: int | None
     timed_out: bool
+    #: The QEMU command line that was run.
+    argv: list[str] = field(default_factory=list)
+
+    def option(self, name: str) -> str | None:
+        """The value given to QEMU option ``name`` (``'-m'``, ``'-smp'``...), or None."""
+        return next((v for o, v in zip(self.argv, self.argv[1:]) if o == name), None)
+
+    def console_value(self, key: str) -> str | None:
+        """What the guest printed after ``key`` on its console (``'cpu: '``, ``'memory: '``...)."""
+        m = re.search(rf"(?:^|[ ,]){re.escape(key)}(.*?)\s*$", self.console, re.M)
+        return m.group(1).split(",")[0].strip() if m else None
 
 
 def run_qemu(guest: Guest, *, accel: str = "tcg", mode: str = "bench", extra: str = "",
@@ -516,7 +527,7 @@ def run_qemu(guest: Guest, *, accel: str = "tcg", mode: str = "bench", extra: st
         chunks.append(rest)
         proc.stdout.close()
     console = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
-    return QemuRun(accel, console, time.monotonic() - t0, ready_after, proc.returncode, timed_out)
+    return QemuRun(accel, console, time.monotonic() - t0, ready_after, proc.returncode, timed_out, argv)
 
 
 def console_excerpt(text: str, *, start: str | None = None, end: str | None = None) -> str:

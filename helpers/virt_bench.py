@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import guest as guest_mod
 from .errors import WorkbookError
+from .verdict import Verdict
 
 WORKLOADS = ("cpu", "syscalls", "hash")
 
@@ -114,6 +115,15 @@ def time_multiplexing(processes: int = 3, seconds: float = 0.6, cpu: int = 0) ->
         data = json.loads(out)
         slices[data["pid"]] = [tuple(s) for s in data["slices"]]
     return {"slices": slices, "seconds": seconds, "cpu": cpu}
+
+
+def time_multiplexing_summary(data: dict) -> dict:
+    """What :func:`time_multiplexing` measured: each process's share of the CPU, and the slices' lengths (ms)."""
+    lengths = [(b - a) * 1000 for slices in data["slices"].values() for a, b in slices]
+    shares = {pid: sum(b - a for a, b in slices) / data["seconds"] for pid, slices in sorted(data["slices"].items())}
+    return {"shares": shares, "together": sum(shares.values()), "slices": len(lengths),
+            "median slice (ms)": statistics.median(lengths) if lengths else 0.0,
+            "longest slice (ms)": max(lengths, default=0.0)}
 
 
 def plot_time_multiplexing(data: dict, ax=None):
@@ -237,6 +247,23 @@ class Comparison:
         other = self.tcg if accel == "tcg" else self.kvm
         return {w: other[w] / self.native[w] for w in other if self.native.get(w)}
 
+    def findings(self) -> list[str]:
+        """What this run measured, in sentences (only what was measured: no KVM claim without KVM numbers)."""
+        tcg = self.ratios("tcg")
+        lines = []
+        if tcg:
+            worst, best = max(tcg, key=tcg.get), min(tcg, key=tcg.get)
+            lines.append(f"under TCG every workload ran {min(tcg.values()):.1f} to {max(tcg.values()):.1f} times "
+                         f"slower than natively; {worst} suffered most (×{tcg[worst]:.1f}), {best} least "
+                         f"(×{tcg[best]:.1f})")
+        if self.kvm:
+            kvm = self.ratios("kvm")
+            lines.append("under KVM: " + ", ".join(f"{w} ×{r:.1f}" for w, r in kvm.items()) + " of native")
+        else:
+            lines.append(f"KVM could not be measured, so this run says nothing about its speed "
+                         f"({self.kvm_status or 'not tried'})")
+        return lines
+
 
 def _workload_script() -> Path:
     path = Path(tempfile.gettempdir()) / f"wb-workload-{os.getuid()}.sh"
@@ -295,12 +322,12 @@ def compare_native_guest(names=WORKLOADS, *, try_kvm: bool = True) -> Comparison
     tcg, run = guest_workloads("tcg", names)
     comp = Comparison(native, tcg, tcg_boot_seconds=boot_seconds(run.console), tcg_console=run.console)
     if not try_kvm:
-        comp.kvm_status = "not tried"
+        comp.kvm_status = "not tried (try_kvm=False)"
         return comp
     from . import envcheck
     probe = envcheck.kvm_probe()
     if not probe.get("ok"):
-        comp.kvm_status = f"KVM not usable here: {probe.get('reason')}"
+        comp.kvm_status = f"a KVM guest does not boot on this machine: {probe.get('reason')}"
         return comp
     try:
         comp.kvm, _ = guest_workloads("kvm", names, timeout=60)
@@ -333,7 +360,7 @@ def plot_comparison(comp: Comparison, ax=None):
     ax.set_xlabel("workload (same busybox commands everywhere)")
     title = "The same work natively and inside a virtual machine"
     if not comp.kvm:
-        title += "\n(KVM does not run guests on this machine: no KVM bars)"
+        title += "\n(KVM could not be measured on this machine: no KVM bars)"
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
     ax.figure.tight_layout()
@@ -414,32 +441,34 @@ def _kind(answer: str):
     return None
 
 
-def check_taxonomy(answers: dict[str, str]) -> bool:
-    """Exercise check: prints, case by case, which classifications are right; returns True if all are."""
+def check_taxonomy(answers: dict[str, str]) -> Verdict:
+    """Exercise check: which classifications are right, case by case, with a question for each wrong one."""
     if not isinstance(answers, dict):
         raise WorkbookError(f"check_taxonomy expects a dict mapping each example to your answer, "
                             f"not a {type(answers).__name__}: keep the answers = {{...}} cell's layout.")
-    ok = True
+    v = Verdict("Exercise: classify what you have seen")
+    given_any = [k for k in TAXONOMY if str(answers.get(k) or "").strip()]
+    if not given_any:
+        return v.not_attempted(f"none of the {len(TAXONOMY)} examples has an answer yet",
+                               hint="fill in each empty string: a strategy (e.g. 'emulation'), a level "
+                                    "(e.g. 'hardware level') or a hypervisor type ('type I' or 'type II')")
     for example, expected in TAXONOMY.items():
         given = answers.get(example)
         accepted = {_norm(expected)} | {_norm(a) for a in _ALIASES.get(expected, ())}
         wanted = _kind(expected)
         if given is None or not str(given).strip():
-            print(f"✘ {example}: no answer yet; it asks for {wanted}")
-            ok = False
+            v.fail(f"{example}: no answer yet", hint=f"“{example}” asks for {wanted}")
         elif _norm(given) in accepted:
-            print(f"✔ {example} → {given}")
+            v.ok(f"{example} → {given}")
         elif _kind(given) is None:
-            print(f"✘ {example} → {given!r} is not one of the answers; this one asks for {wanted}")
-            ok = False
+            v.fail(f"{example} → {given!r} is not one of the answers",
+                   hint=f"“{example}” asks for {wanted}")
         elif _kind(given) != wanted:
-            print(f"✘ {example} → {given!r} is {_kind(given).split(' (')[0]}, but this one asks for {wanted}")
-            ok = False
+            v.fail(f"{example} → {given!r} is {_kind(given).split(' (')[0]}, but this one asks for {wanted}",
+                   hint=f"“{example}”: {_HINTS[example]}")
         else:
-            print(f"✘ {example} → {given!r} is not right; ask yourself: {_HINTS[example]}")
-            ok = False
-    unknown = [k for k in answers if k not in TAXONOMY]
-    for k in unknown:
-        print(f"? {k!r} is not one of the examples (was its text changed?); it is ignored")
-    print("All answers are right." if ok else "Fix the answers marked ✘ and run the check again.")
-    return ok
+            v.fail(f"{example} → {given!r} is not right", hint=f"“{example}”: {_HINTS[example]}")
+    for k in answers:
+        if k not in TAXONOMY:
+            v.note(f"{k!r} is not one of the examples (was its text changed?); it is ignored")
+    return v

@@ -39,26 +39,49 @@ def test_native_vs_tcg_comparison():
     vb.plot_comparison(comp)
 
 
-def test_taxonomy_check(capsys):
+def test_taxonomy_check():
     assert vb.check_taxonomy(dict(vb.TAXONOMY))
     wrong = dict(vb.TAXONOMY, **{"a Docker container": "hardware level"})
-    assert not vb.check_taxonomy(wrong)
-    assert "✘" in capsys.readouterr().out
+    verdict = vb.check_taxonomy(wrong)
+    assert not verdict and verdict.attempted and "✘" in str(verdict)
 
 
-def test_taxonomy_check_explains_without_answering(capsys):
+def test_taxonomy_check_explains_without_answering():
     wrong = dict(vb.TAXONOMY)
     wrong["a Docker container"] = "hardware level"                      # right kind, wrong answer
     wrong["a RAID controller showing four disks as one volume"] = "type II"   # wrong kind
     wrong["a QEMU/KVM virtual machine"] = "virtual machine"            # not an answer at all
     del wrong["a process scheduler giving each program a few milliseconds of CPU in turn"]
-    assert not vb.check_taxonomy(wrong)
-    out = capsys.readouterr().out
+    verdict = vb.check_taxonomy(wrong)
+    out = str(verdict)
+    assert not verdict
     assert "share the host's" in out                                    # a hint, as a question
     assert "is a hypervisor type, but this one asks for a strategy" in out
     assert "'virtual machine' is not one of the answers" in out
     assert "no answer yet" in out
-    assert "operating-system level\n" not in out.split("a Docker container")[1].split("\n")[0]
+    assert "operating-system level" not in out.split("a Docker container")[1].split("\n")[0]
+
+
+def test_taxonomy_check_says_not_attempted_for_the_empty_starter():
+    verdict = vb.check_taxonomy({k: "" for k in vb.TAXONOMY})
+    assert not verdict and not verdict.attempted and "fill in each empty string" in str(verdict)
+
+
+def test_comparison_findings_claim_only_what_was_measured():
+    comp = vb.Comparison({"cpu": 1.0, "hash": 1.0}, {"cpu": 20.0, "hash": 5.0},
+                         kvm_status="a KVM guest does not boot on this machine: it hangs")
+    text = " ".join(comp.findings())
+    assert "cpu suffered most (×20.0)" in text and "hash least (×5.0)" in text
+    assert "KVM could not be measured" in text and "KVM meets" not in text
+    comp.kvm = {"cpu": 1.1, "hash": 1.2}
+    assert "under KVM: cpu ×1.1" in " ".join(comp.findings())
+
+
+def test_time_multiplexing_summary():
+    data = {"slices": {1: [(0.0, 0.004), (0.012, 0.016)], 2: [(0.004, 0.008)]}, "seconds": 0.02, "cpu": 0}
+    s = vb.time_multiplexing_summary(data)
+    assert s["slices"] == 3 and abs(s["median slice (ms)"] - 4.0) < 1e-6
+    assert abs(s["shares"][1] - 0.4) < 1e-6 and abs(s["together"] - 0.6) < 1e-6
 
 
 def test_taxonomy_check_rejects_non_dict():
