@@ -519,3 +519,40 @@ def test_two_sessions_creating_net_nat_at_once_get_different_bridges_and_subnets
     assert all(p.returncode == 0 for p in procs), [err[-600:] for _, err in outs]
     made = [json.loads(out.strip().splitlines()[-1]) for out, err in outs]
     assert made[0]["bridge"] != made[1]["bridge"] and made[0]["address"] != made[1]["address"], made
+
+
+# --------------------------------------------------------------------------- quiet cells in notebooks 07 and 08
+
+#: Calls that end a cell without echoing a value (they return None or display by themselves).
+_QUIET_CALLS = {"print", "display", "plt.show", "vw.show_lifecycle", "dis.dis", "state_file.unlink"}
+
+
+def _ends_with_semicolon(source: str) -> bool:
+    """IPython's rule: the last token that is not a comment or a newline is ';'."""
+    import io
+    import tokenize
+    skip = (tokenize.ENDMARKER, tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT)
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type not in skip]
+    return bool(tokens) and tokens[-1].string == ";"
+
+
+@pytest.mark.parametrize("notebook", ["07-virtualization.ipynb", "08-libvirt.ipynb"])
+def test_no_cell_echoes_a_return_value(notebook):
+    """A cell that ends in a bare call shows its value (``Out: 0`` from ``conn.close()``): end it with ``;``."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+    nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / notebook, as_version=4)
+    loud = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "check" in cell.metadata.get("tags", []):
+            continue   # a check cell's last value is its Verdict: that is its display
+        body = ast.parse(cell.source).body
+        last = body[-1] if body else None
+        if not isinstance(last, ast.Expr) or _ends_with_semicolon(cell.source):
+            continue
+        what = ast.unparse(last.value.func) if isinstance(last.value, ast.Call) else ast.unparse(last.value)
+        if what not in _QUIET_CALLS and not (cell.get("id") == "f57d7fae" and what == "panel"):   # the widget itself
+            loud.append(f"{cell.get('id')}: {ast.unparse(last)}")
+    assert not loud, loud
