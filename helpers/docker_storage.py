@@ -193,12 +193,20 @@ def list_volumes() -> list[dict]:
     for v in (cli.api.volumes(filters=flt) or {}).get("Volumes") or []:
         name = v["Name"]
         mountpoint = v.get("Mountpoint") or ""
-        if len(name) >= 30:  # an anonymous volume: shorten its 64-hex-digit id, also inside the path, to fit a line
+        if _is_anonymous(name):  # shorten its 64-hex-digit id, also inside the path, to fit a line
             mountpoint = mountpoint.replace(name, name[:12] + "…")
-        rows.append({"name": name if len(name) < 30 else name[:12] + "… (anonymous)",
-                     "driver": v.get("Driver"), "mountpoint": mountpoint,
+        rows.append({"name": short_volume_name(name), "driver": v.get("Driver"), "mountpoint": mountpoint,
                      "used by": ", ".join(users.get(name, [])) or "-"})
     return sorted(rows, key=lambda r: r["name"])
+
+
+def _is_anonymous(name: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-f]{64}", name))
+
+
+def short_volume_name(name: str) -> str:
+    """A volume's name as a line can show it: an anonymous volume's 64-hex-digit id cut to 12, like the CLI's ids."""
+    return f"{name[:12]}… (anonymous)" if _is_anonymous(name) else name
 
 
 def show_table(rows: list[dict], empty: str = "(nothing)") -> None:
@@ -248,10 +256,49 @@ def remove_volume(name: str, *, missing_ok: bool = True) -> bool:
         raise docker_engine.explain_api_error(exc, f"Removing the volume {name!r}") from None
 
 
-def prune_session_volumes() -> list[str]:
-    """``docker volume prune --filter label=<this session>``: unused volumes of this session only."""
-    result = docker_engine.client().volumes.prune(filters=docker_engine.session_filter())
+def engine_version() -> dict:
+    """The engine's version and the API version this kernel speaks with it (what decides prune's behaviour)."""
+    cli = docker_engine.client()
+    return {"engine": cli.version().get("Version", "?"), "api": str(cli.api.api_version)}
+
+
+def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    try:
+        return tuple(int(x) for x in version.split(".")[:2]) >= wanted
+    except ValueError:
+        return False
+
+
+def prune_keeps_named_volumes() -> bool:
+    """True when a plain ``docker volume prune`` leaves unused *named* volumes alone.
+
+    Engine 23.0 (API 1.42) changed it: asked through API 1.42 or later, prune
+    removes only anonymous volumes unless the filter ``all=true`` (the CLI's
+    ``--all``/``-a``) is given; through an older API, and on older engines, it
+    removes every unused volume.
+    """
+    return _api_at_least(engine_version()["api"], (1, 42))
+
+
+def prune_session_volumes(*, all_volumes: bool = False) -> list[str]:
+    """``docker volume prune [--all] --filter label=<this session>``: unused volumes of this session only.
+
+    Without ``all_volumes`` it does what a plain ``docker volume prune`` does on
+    this engine (see :func:`prune_keeps_named_volumes`); with it, named unused
+    volumes go too, on any engine.  Returns the full names of the volumes removed.
+    """
+    filters = docker_engine.session_filter()
+    if all_volumes and prune_keeps_named_volumes():
+        filters["all"] = ["true"]  # an older API rejects this filter, and prunes named volumes anyway
+    result = docker_engine.client().volumes.prune(filters=filters)
     return result.get("VolumesDeleted") or []
+
+
+def describe_pruned(names: list[str]) -> str:
+    """One line per volume removed by a prune (anonymous ids shortened), or a sentence when there was none."""
+    if not names:
+        return "  (no volume)"
+    return "\n".join(f"  {short_volume_name(n)}" for n in sorted(names, key=_is_anonymous))
 
 
 def try_install_plugin(name: str = "vieux/sshfs") -> str:
@@ -346,6 +393,29 @@ def host_user() -> str:
     return f"{os.getuid()}:{os.getgid()}"
 
 
+#: The uid:gid the ``--user`` lesson runs a container as when the kernel is root: the first
+#: ordinary user on most Linux systems, so that the effect of ``--user`` is visible.
+ORDINARY_USER = (1000, 1000)
+
+
+def ordinary_user() -> tuple[int, int]:
+    """(uid, gid) for the ``--user`` lesson: this kernel's own, or :data:`ORDINARY_USER` when it runs as root."""
+    if os.getuid() == 0:
+        return ORDINARY_USER
+    return os.getuid(), os.getgid()
+
+
+def user_folder(name: str, uid: int, gid: int) -> Path:
+    """A session folder (``workdir(name)``) that the user ``uid:gid`` owns, as a home folder would be.
+
+    Only root can give a folder away; an ordinary user's kernel owns it already.
+    """
+    path = workdir(name)
+    if os.getuid() == 0 and (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
+        os.chown(path, uid, gid)
+    return path
+
+
 # --- a database whose data live in a volume ------------------------------------
 
 DB_PASSWORD = "workbook"
@@ -410,6 +480,19 @@ def sql(container, query: str, *, database: str | None = None) -> list[tuple[str
     return [tuple(line.split("\t")) for line in text.splitlines() if line]
 
 
+def query_rows(container, query: str, *, database: str | None = None) -> list[dict]:
+    """Run a SELECT with the ``mariadb`` client inside the container; rows as dicts, to print with :func:`show_table`."""
+    argv = ["mariadb", "-uroot", "--batch", "-e", query]
+    if database:
+        argv.insert(1, database)
+    result = container.exec_run(argv)
+    text = result.output.decode(errors="replace")
+    if result.exit_code != 0:
+        raise WorkbookError(f"MariaDB refused the query: {text.strip().splitlines()[-1] if text.strip() else 'no message'}")
+    lines = [line.split("\t") for line in text.splitlines() if line]
+    return [dict(zip(lines[0], row)) for row in lines[1:]] if lines else []
+
+
 # --- backup and restore ------------------------------------------------------------
 
 def backup(source_container: str, path: str = "/data", *, backup_dir: Path | None = None,
@@ -459,6 +542,31 @@ class Throughput:
                  "min-max": f"{min(v):.0f}-{max(v):.0f}",
                  "small files/s (median)": f"{statistics.median(self.small_files[t]):.0f}"}
                 for t, v in self.big_file.items()]
+
+    def findings(self) -> list[str]:
+        """What this run's numbers say, one sentence per workload, computed from them (not from an earlier run)."""
+        out = []
+        for what, data, unit in ((f"One {self.mb} MiB file", self.big_file, "MB/s"),
+                                 ("Many small files", self.small_files, "files/s")):
+            med = {t: statistics.median(v) for t, v in data.items()}
+            fast, slow = max(med, key=med.get), min(med, key=med.get)
+            # Two targets differ beyond the noise when their min-max ranges do not overlap.
+            apart = [(a, b) for a in data for b in data
+                     if a < b and (min(data[a]) > max(data[b]) or min(data[b]) > max(data[a]))]
+            ratio = med[fast] / med[slow] if med[slow] else float("inf")
+            if not apart:
+                out.append(f"{what}: the medians lie within {100 * (ratio - 1):.0f}% of each other and every "
+                           f"range overlaps the others: no difference beyond this machine's run-to-run noise.")
+            else:
+                pairs = ", ".join(f"{a} / {b}" for a, b in apart)
+                out.append(f"{what}: the {fast} was {ratio:.1f}x as fast as the {slow} (median "
+                           f"{med[fast]:.0f} vs {med[slow]:.0f} {unit}); ranges that do not overlap: {pairs}.")
+        top = max(statistics.median(v) for v in self.big_file.values())
+        if top > 1000:
+            out.append(f"Over 1000 MB/s with fsync ({top:.0f} MB/s here) is more than most disks can store: either a "
+                       f"very fast disk, or one (often a virtual machine's disk) that confirms fsync as soon as its "
+                       f"write cache holds the data.")
+        return out
 
 
 _BENCH = r"""

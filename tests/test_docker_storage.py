@@ -160,8 +160,67 @@ def test_prune_skips_other_sessions_volumes():
                                                   labels=other_labels)
     mine = ds.create_volume(session.resource_name("unused"))
     try:
-        pruned = ds.prune_session_volumes()
+        pruned = ds.prune_session_volumes(all_volumes=True)
         assert mine.name in pruned and other.name not in pruned
         docker_engine.client().volumes.get(other.name)  # still there
     finally:
         other.remove(force=True)
+
+
+def test_plain_prune_does_what_this_engine_does_with_named_volumes():
+    named = ds.create_volume(session.resource_name("plain-prune"))
+    cname = session.resource_name("anon-prune")
+    ds.sh("true", name=cname, keep=True, mounts=[ds.anonymous_volume("/data")])
+    anon = docker_engine.client().containers.get(cname).attrs["Mounts"][0]["Name"]
+    ds.remove_container(cname)
+    pruned = ds.prune_session_volumes()
+    assert anon in pruned  # anonymous and unused: every engine prunes it
+    # Engine 23+ through API 1.42+ keeps unused named volumes unless --all; older ones take them.
+    assert (named.name in pruned) is (not ds.prune_keeps_named_volumes())
+    assert named.name in pruned + ds.prune_session_volumes(all_volumes=True)
+    lines = ds.describe_pruned(pruned).splitlines()
+    assert all(len(line) < 40 for line in lines) and any("(anonymous)" in line for line in lines)
+    assert ds.describe_pruned([]) == "  (no volume)"
+
+
+def test_engine_version_and_api_rule():
+    v = ds.engine_version()
+    assert v["engine"] and v["api"].count(".") == 1
+    assert ds._api_at_least("1.42", (1, 42)) and ds._api_at_least("1.45", (1, 42))
+    assert not ds._api_at_least("1.41", (1, 42))
+
+
+def test_short_volume_names():
+    anon = "0db0dce675a9a32fc6e2b226295bdcc1b929fff8e5a0075a938567de74629809"
+    assert ds.short_volume_name(anon) == "0db0dce675a9… (anonymous)"
+    assert ds.short_volume_name("wb-1a2b3c4d-vol2") == "wb-1a2b3c4d-vol2"
+
+
+def test_user_flag_writes_files_owned_by_a_non_root_user():
+    uid, gid = ds.ordinary_user()
+    assert uid != 0
+    folder = ds.user_folder("userdata", uid, gid)
+    out = ds.sh("echo mine > /data/mine.txt && id -u", user=f"{uid}:{gid}",
+                volumes={str(folder): {"bind": "/data", "mode": "rw"}})
+    assert out.strip() == str(uid)
+    assert (folder / "mine.txt").stat().st_uid == uid
+
+
+def test_query_rows_have_column_names():
+    db = ds.start_database(timeout=90)
+    ds.sql(db, "CREATE TABLE IF NOT EXISTS p (name VARCHAR(9), price DECIMAL(4,2)); DELETE FROM p;"
+               "INSERT INTO p VALUES ('mouse', 9.95);", database="shop")
+    assert ds.query_rows(db, "SELECT * FROM p", database="shop") == [{"name": "mouse", "price": "9.95"}]
+
+
+def test_throughput_findings_are_computed_from_the_run():
+    r = ds.Throughput(mb=64, repeats=3,
+                      big_file={"container layer": [100, 110, 120], "volume": [105, 115, 118], "bind mount": [90, 112, 130]},
+                      small_files={"container layer": [1000, 1100, 1200], "volume": [3000, 3100, 3200],
+                                   "bind mount": [2900, 3000, 3300]})
+    big, small = r.findings()
+    assert "no difference beyond" in big
+    assert "volume was 2.8x as fast as the container layer" in small and "container layer / volume" in small
+    fast = ds.Throughput(mb=64, repeats=1, big_file={"a": [1500], "b": [1400], "c": [1450]},
+                         small_files={"a": [1], "b": [1], "c": [1]})
+    assert any("1500 MB/s" in line and "write cache" in line for line in fast.findings())
