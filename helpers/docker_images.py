@@ -148,12 +148,53 @@ def commit(container, repository: str, tag: str = "latest", *, author: str = "",
         raise docker_engine.explain_api_error(exc, f"Committing {container.name}") from None
 
 
-def remove_image(ref: str, *, force: bool = False) -> list[str]:
-    """``docker image rm REF`` (``docker rmi``): returns the engine's Untagged/Deleted lines."""
+_SHA = re.compile(r"(@|[Dd]igest: )?sha256:([0-9a-f]{12})[0-9a-f]{52}")
+
+
+def short_ids(text: str) -> str:
+    """Every ``sha256:<64 hex>`` in ``text`` cut to 12 hex digits, as ``docker image ls`` shows ids.
+
+    An image id becomes ``0fd6fe14a3b8``; a content digest (``@sha256:...``,
+    ``digest: sha256:...``) keeps its ``sha256:`` and ends in ``…``, so that it
+    still reads as a digest.
+    """
+    return _SHA.sub(lambda m: f"{m.group(1)}sha256:{m.group(2)}…" if m.group(1) else m.group(2), text)
+
+
+@dataclass
+class Removal:
+    """What ``docker image rm REF`` did, with ids cut to 12 hex digits; prints as one line."""
+
+    ref: str
+    image_id: str
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    #: The names the image still has when it was not deleted.
+    still_named: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        also = [u for u in self.untagged if u != self.ref]
+        names = f" (and {', '.join(also)})" if also else ""
+        if not self.deleted:
+            return (f"{self.ref}: name removed{names}; the image {self.image_id} stays, "
+                    f"still named {', '.join(self.still_named) or 'by another name'}")
+        rest = self.deleted[1:]
+        return (f"{self.ref}: name removed{names}; image {self.deleted[0]} deleted"
+                + (f", with {len(rest)} layer(s) or parent image(s) nothing else used ({', '.join(rest)})"
+                   if rest else ""))
+
+    def __iter__(self):  # the engine's own lines, shortened: "Untagged: ...", "Deleted: ..."
+        yield from [f"Untagged: {u}" for u in self.untagged] + [f"Deleted: {d}" for d in self.deleted]
+
+
+def remove_image(ref: str, *, force: bool = False) -> Removal:
+    """``docker image rm REF`` (``docker rmi``): what the engine untagged and deleted, as one printable line."""
     import docker.errors
 
+    api = docker_engine.client().api
     try:
-        result = docker_engine.client().api.remove_image(ref, force=force)
+        image_id = api.inspect_image(ref)["Id"]
+        result = api.remove_image(ref, force=force)
     except docker.errors.ImageNotFound:
         raise NotFound(f"There is no image {ref!r} here: list them with image_rows().") from None
     except docker.errors.APIError as exc:
@@ -161,14 +202,28 @@ def remove_image(ref: str, *, force: bool = False) -> list[str]:
             raise AlreadyInUse(f"The image {ref!r} is used by a container: remove the container first "
                                f"(or force, which leaves the container without its image name).") from None
         raise docker_engine.explain_api_error(exc, f"Removing the image {ref}") from None
-    return [f"{k}: {v}" for item in result for k, v in item.items()]
+    removal = Removal(ref if ":" in ref.split("/")[-1] or "@" in ref else f"{ref}:latest", short_ids(image_id))
+    for item in result:
+        for key, value in item.items():
+            (removal.untagged if key == "Untagged" else removal.deleted).append(short_ids(value))
+    if not removal.deleted:
+        try:
+            removal.still_named = api.inspect_image(image_id).get("RepoTags") or []
+        except docker.errors.ImageNotFound:
+            pass
+    return removal
 
 
 # --- building ----------------------------------------------------------------------
 
 @dataclass
 class BuildResult:
-    """What ``docker build`` did: the image, seconds taken, steps and which came from the cache."""
+    """What ``docker build`` did: the image, seconds taken, steps and which came from the cache.
+
+    ``log`` is the build of the Dockerfile itself, numbered as the file counts
+    its instructions; ``label_log`` is the short second build that put the
+    workbook's session labels on the image (see :func:`build`).
+    """
 
     image: object
     tags: list[str]
@@ -176,6 +231,7 @@ class BuildResult:
     steps: list[str] = field(default_factory=list)
     cached: list[bool] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    label_log: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -189,13 +245,17 @@ class BuildResult:
     def show_log(self) -> None:
         print("\n".join(self.log))
 
+    def steps_log(self) -> str:
+        """The classic builder's step lines (``Step 2/3 : ...``, `` ---> id``, ``Successfully built``), ids as printed."""
+        return "\n".join(line for line in self.log if line.startswith(("Step", " --->", "Successfully")))
+
 
 def _parse_log(lines: list[str]) -> tuple[list[str], list[bool]]:
     steps, cached = [], []
     for line in lines:
         m = re.match(r"Step \d+/\d+ : (.*)", line)
-        if m and (m.group(1).upper().startswith("FROM ") or m.group(1).startswith(f"LABEL {session.WORKBOOK_LABEL}")):
-            steps.append(None)  # FROM is never built; the workbook's own labels are not the lesson's steps
+        if m and m.group(1).upper().startswith("FROM "):
+            steps.append(None)  # FROM is never built
             cached.append(None)
             continue
         if m:
@@ -211,13 +271,41 @@ def _parse_log(lines: list[str]) -> tuple[list[str], list[bool]]:
 REMOTE_CONTEXTS = ("http://", "https://", "git://", "git@", "github.com/")
 
 
+def _stream_lines(stream) -> list[str]:
+    return [str(s["stream"]).rstrip("\n") for s in stream if s.get("stream") and s["stream"].strip()]
+
+
+def _untag_quietly(ref: str, *, prune: bool) -> None:
+    """``docker rmi [--no-prune] REF``, silent when it is gone or still needed (then it is no leftover either)."""
+    import docker.errors
+
+    try:
+        docker_engine.client().api.remove_image(ref, noprune=not prune)
+    except docker.errors.APIError:
+        pass
+
+
 def build(path, tag: str | list[str] | None = None, *, dockerfile: str | None = None,
           buildargs: dict | None = None, nocache: bool = False, extra_labels: dict | None = None,
           timeout: int = 600) -> BuildResult:
     """``docker build -t TAG [-t TAG2] [-f FILE] [--build-arg K=V] [--no-cache] PATH|URL``, labelled.
 
+    Two builds, so that the log is the Dockerfile's own: the classic builder
+    (the only one the Engine API's SDK drives) runs every ``--label`` as one
+    more ``LABEL`` step appended to the Dockerfile, which would turn a
+    3-instruction file into "Step 1/7 ... 7/7".  So the Dockerfile is built
+    first, without labels; then a one-line ``FROM <that image>``
+    build adds the session labels (``labels=``, ``docker build --label``) and
+    the tags.  The image is the very one a single labelled build makes (same
+    layers, same cache), and the first image is its parent, removed with it.
+    Between the two builds the first image carries a temporary tag, so that
+    another session's clean-up, removing an image built on the same cached
+    layers, cannot delete it as an untagged parent.
+
     Raises one sentence naming the failing step when the build fails.
     """
+    import io
+
     import docker.errors
 
     # A URL (git repository, tar file, plain Dockerfile) is fetched by the daemon itself.
@@ -232,30 +320,38 @@ def build(path, tag: str | list[str] | None = None, *, dockerfile: str | None = 
             raise NotFound(f"There is no {dockerfile_name} in {path}: write one, or name it with dockerfile=.")
     cli = docker_engine.client()
     started = time.monotonic()
-    log: list[str] = []
+    holding = f"{session.resource_name('building-' + uuid.uuid4().hex[:8])}:unlabelled"
     try:
         image, stream = cli.images.build(
-            path=str(path), tag=tags[0] if tags else None, dockerfile=dockerfile_name,
-            buildargs=buildargs or {}, nocache=nocache, rm=True, forcerm=True, pull=False,
-            network_mode="host", labels={**docker_engine.labels(), **(extra_labels or {})}, timeout=timeout)
-        log = [str(s["stream"]).rstrip("\n") for s in stream if s.get("stream") and s["stream"].strip()]
+            path=str(path), tag=holding, dockerfile=dockerfile_name, buildargs=buildargs or {}, nocache=nocache,
+            rm=True, forcerm=True, pull=False, network_mode="host", timeout=timeout)
+        log = [line for line in _stream_lines(stream) if holding not in line]  # the temporary name is no step
     except docker.errors.BuildError as exc:
         lines = [str(s.get("stream", "")).rstrip() for s in exc.build_log if s.get("stream")]
         steps = [ln for ln in lines if ln.startswith("Step ")]
-        # "Step 2/6": the total counts the workbook's own LABEL steps, so name only the step's number.
-        number = re.match(r"Step (\d+)", steps[-1]).group(1) if steps else ""
+        number = re.match(r"Step (\d+/\d+)", steps[-1]).group(1) if steps else ""
         where = f" at step {number} ({steps[-1].split(' : ', 1)[-1][:70]})" if steps else ""
         raise WorkbookError(f"The build failed{where}: {exc.msg.strip()}") from None
     except docker.errors.APIError as exc:
         text = str(getattr(exc, "explanation", None) or exc)
         raise WorkbookError(f"The engine refused the Dockerfile: {text}") from None
+    try:
+        labelled, stream = cli.images.build(
+            fileobj=io.BytesIO(f"FROM {image.id}\n".encode()), tag=tags[0] if tags else None,
+            labels={**docker_engine.labels(), **(extra_labels or {})}, nocache=nocache, rm=True, forcerm=True,
+            pull=False, timeout=timeout)
+        label_log = _stream_lines(stream)
+    except docker.errors.APIError as exc:  # BuildError too
+        _untag_quietly(holding, prune=True)  # unlabelled, the clean-up could not find it
+        raise WorkbookError(f"The image was built, but labelling it failed: {getattr(exc, 'msg', None) or exc}") from None
+    _untag_quietly(holding, prune=False)  # now the labelled image's parent: only the name goes
     for extra in tags[1:]:
         repo, _, t = extra.rpartition(":") if ":" in extra.split("/")[-1] else (extra, "", "latest")
-        image.tag(repo, t or "latest")
+        labelled.tag(repo, t or "latest")
     seconds = time.monotonic() - started
     steps, cached = _parse_log(log)
-    image.reload()
-    return BuildResult(image, tags, seconds, steps, cached, log)
+    labelled.reload()
+    return BuildResult(labelled, tags, seconds, steps, cached, log, label_log)
 
 
 def time_builds(path, tag: str, *, dockerfile: str | None = None, buildargs: dict | None = None) -> dict:
@@ -378,6 +474,8 @@ def _instruction(created_by: str, comment: str) -> str:
     if not text:
         return "(base root file system: " + (comment or "imported") + ")"
     text = re.sub(r"^\|\d+ (?:\S+=\S* )*", "", text)  # build args prefixed to RUN
+    # COPY/ADD name their source by a content hash (dir:<64 hex>): cut it like an id.
+    text = re.sub(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b", "\\1…", text)
     if text.startswith("/bin/sh -c #(nop)"):
         return re.sub(r"\s+", " ", text[len("/bin/sh -c #(nop)"):]).strip()
     if text.startswith("/bin/sh -c "):
@@ -682,13 +780,28 @@ def tag(source: str, target: str):
 
 
 def _stream(lines, what: str) -> list[str]:
+    """The engine's push/pull progress as the CLI leaves it on screen: one line per layer, its last status.
+
+    Lines without a layer (the repository, the digest, the status) stay in
+    order; a layer's line takes the place of its first appearance; ids and
+    digests are cut to 12 hex digits.
+    """
     out: list[str] = []
+    where: dict[str, int] = {}
     for item in lines:
         if item.get("error"):
             raise WorkbookError(f"{what} failed: {item['error']}")
         status = item.get("status")
-        if status and not item.get("progressDetail", {}).get("current"):
-            out.append((item.get("id", "") + ": " if item.get("id") else "") + status)
+        if not status or item.get("progressDetail", {}).get("current"):
+            continue
+        layer = item.get("id", "")
+        line = short_ids((layer + ": " if layer else "") + status)
+        if layer and re.fullmatch(r"[0-9a-f]{12}", layer):
+            if layer in where:
+                out[where[layer]] = line
+                continue
+            where[layer] = len(out)
+        out.append(line)
     return out
 
 

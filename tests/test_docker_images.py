@@ -5,6 +5,7 @@ import subprocess
 import sys
 import uuid
 
+import docker.errors
 import pytest
 
 import helpers
@@ -39,9 +40,27 @@ def test_build_labels_tags_and_cache():
     assert all(again.cached) and again.id == first.id
 
 
+def test_build_log_numbers_the_steps_as_the_dockerfile_does():
+    # FROM + 3 LABEL lines: 4 steps, whatever labels the workbook adds (they go in a second build).
+    built = di.build(di.example("labels"), R("steps"), nocache=True)
+    steps = [line for line in built.log if line.startswith("Step ")]
+    assert [s.split(" : ")[0] for s in steps] == ["Step 1/4", "Step 2/4", "Step 3/4", "Step 4/4"]
+    assert "org.cloud-workbook" not in built.steps_log()
+    assert any("LABEL org.cloud-workbook.session" in line for line in built.label_log)
+    assert built.image.labels[session.SESSION_LABEL] == session.SESSION_ID
+    assert built.image.tags == [f"{R('steps')}:latest"]
+    # The unlabelled first image is the labelled one's parent: removing the image takes it along.
+    parent = docker_engine.client().api.inspect_image(built.id)["Parent"]
+    assert parent
+    removal = di.remove_image(R("steps"))
+    assert removal.deleted and removal.deleted[0] == built.id[7:19]
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_engine.client().api.inspect_image(parent)
+
+
 def test_build_errors_are_one_sentence(tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM debian\nRUN exit 3\n")
-    with pytest.raises(WorkbookError, match="step 2"):
+    with pytest.raises(WorkbookError, match="step 2/2"):
         di.build(tmp_path, R("broken"))
     (tmp_path / "Dockerfile").write_text("FROM debian\nRUNN echo\n")
     with pytest.raises(WorkbookError, match="unknown instruction"):
@@ -103,10 +122,16 @@ def test_save_load_and_registry_roundtrip():
     assert di.start_registry(None).port == reg.port  # reused
     target = f"{reg.address}/{R('reg')}"  # localhost:PORT: Docker allows plain HTTP on 127.0.0.0/8
     di.tag(R("reg"), target)
-    assert any("digest" in line for line in di.push(target))
+    pushed = di.push(target)
+    assert any("digest: sha256:" in line and "…" in line for line in pushed)
+    layer_lines = [line for line in pushed if line[:12].isalnum() and line[12:14] == ": "]
+    assert len({line[:12] for line in layer_lines}) == len(layer_lines)  # one line per layer, its last status
+    assert all(len(line) < 100 for line in pushed)  # no 64-hex-digit ids
     assert R("reg") in di.catalog(reg)
-    di.remove_image(target)
-    assert any("Status" in line for line in di.pull(target))
+    removal = di.remove_image(target)  # another name still points to the image: only the name goes
+    assert not removal.deleted and f"{R('reg')}:latest" in str(removal) and "stays" in str(removal)
+    pulled = di.pull(target)
+    assert any("Status" in line for line in pulled) and all(len(line) < 120 for line in pulled)
     assert docker_engine.client().images.get(target).id == img.id
     with pytest.raises(NotFound):
         di.remove_image(R("none-such"))
@@ -224,3 +249,21 @@ def test_build_from_a_url_context():
         served.stop()
     assert result.image.labels["version"] == "1.0"
     assert result.image.labels[session.SESSION_LABEL] == session.SESSION_ID
+
+
+def test_ids_are_shortened_like_the_cli():
+    full = "0fd6fe14a3b8a051d489997269dc67a3d10fa305519ad33d320d1b66a8c412fb"
+    assert di.short_ids(f"Deleted: sha256:{full}") == "Deleted: 0fd6fe14a3b8"
+    assert di.short_ids(f"x@sha256:{full}") == "x@sha256:0fd6fe14a3b8…"
+    assert di.short_ids(f"latest: digest: sha256:{full} size: 736") == "latest: digest: sha256:0fd6fe14a3b8… size: 736"
+    r = di.Removal("img:latest", "0fd6fe14a3b8", ["img:latest"], ["0fd6fe14a3b8", "30f1e3148f09"])
+    assert str(r) == ("img:latest: name removed; image 0fd6fe14a3b8 deleted, with 1 layer(s) or parent image(s) "
+                      "nothing else used (30f1e3148f09)")
+    assert list(r) == ["Untagged: img:latest", "Deleted: 0fd6fe14a3b8", "Deleted: 30f1e3148f09"]
+
+
+def test_layer_rows_shorten_content_hashes():
+    built = di.build(di.example("myphp"), R("hash"), dockerfile="Dockerfile.cache-friendly")
+    rows = di.layer_rows(built.image)
+    copy = [r for r in rows if r["instruction"].startswith("COPY")]
+    assert copy and "…" in copy[0]["instruction"] and len(copy[0]["instruction"]) < 40
