@@ -184,8 +184,11 @@ def start_background_sweep() -> None:
     if shell is not None:
         def report(*_args):
             shell.events.unregister("post_run_cell", report)
-            wait_for_sweep(60)
-            _say_swept(_SWEEP.get("result") or {})
+            wait_for_sweep(10)  # a slow sweep must not hold the first cell up
+            if thread.is_alive():
+                print("(Still removing, in the background, what earlier sessions left behind.)")
+            else:
+                _say_swept(_SWEEP.get("result") or {})
 
         shell.events.register("post_run_cell", report)
 
