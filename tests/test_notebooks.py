@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,7 @@ from listen_watch import Watcher
 from notebook_runner import execute, new_session_id, notebook_paths, workbook_meta
 
 STAGGER = float(os.environ.get("WORKBOOK_STAGGER", "2"))
+TIMES = Path(__file__).resolve().parent.parent / "artifacts" / "two-sessions.log"
 
 
 def _cases():
@@ -99,6 +101,10 @@ def test_notebook_runs_in_two_sessions_at_once_and_leaves_nothing(path, env, tim
             raise result
     t0 = results[0][0][0]
     for sid, ((start, end), wildcards, bad_checks) in zip(sids, results):
-        print(f"{path.stem} session {sid}: ran from {start - t0:.1f} s to {end - t0:.1f} s ({end - start:.1f} s)")
+        line = f"{path.stem} {env or ''} session {sid}: ran from {start - t0:.1f} s to {end - t0:.1f} s ({end - start:.1f} s)"
+        print(line)
+        TIMES.parent.mkdir(exist_ok=True)
+        with TIMES.open("a") as log:  # the times of every run, for the notes (artifacts/ is not committed)
+            log.write(line + "\n")
         assert not wildcards, f"session {sid} listened on every interface: {wildcards}"
         assert not bad_checks, f"session {sid}: checks that fail or cells that echo bare values: {bad_checks}"
