@@ -150,8 +150,10 @@ def release(sid: str | None = None) -> str:
                                                        or "another workbook session") + " still uses it.")
         with last:
             if is_active():
+                # The session label alone marks a workbook object (docker_engine.workbook_filter): a
+                # service made in a terminal with --label org.cloud-workbook.session=$WORKBOOK_SESSION counts.
                 foreign = [s for s in _client().services.list()
-                           if session.WORKBOOK_LABEL not in (s.attrs["Spec"].get("Labels") or {})]
+                           if session.SESSION_LABEL not in (s.attrs["Spec"].get("Labels") or {})]
                 if foreign:
                     return "Swarm mode stays on: it now runs services the workbook did not create."
                 _client().swarm.leave(force=True)
