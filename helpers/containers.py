@@ -1,40 +1,30 @@
-"""Containers on the real Docker engine: lifecycle, inspection, and what lies beneath.
+"""Containers on the real Docker engine: what the lessons' cells do not show in a few lines.
 
-Public API (stable; other Docker lessons import it):
+Notebook 09 calls the Docker SDK itself (``client.containers.run(...)``, ``box.pause()``...);
+this module keeps what other helpers and lessons build on, and the experiments:
 
-* Names and look-up: :func:`name` (``wb-<session>-<base>``), :func:`get`, :func:`owned`.
-* Lifecycle, each one call of the Docker SDK with errors in one sentence:
-  :func:`create` (create or reuse), :func:`start`, :func:`pause`, :func:`unpause`,
-  :func:`restart`, :func:`stop`, :func:`remove`, :func:`state`.
-* Running things: :func:`run` (``docker run``, labelled), :func:`run_output`
-  (``docker run --rm IMAGE CMD`` and its output), :func:`execute` (``docker exec``),
-  :func:`logs`, :func:`interactive` (what ``-it`` + typing does, driven through attach),
-  :func:`ps` / :func:`ps_table` (``docker ps [-a]``).
-* Under the hood: :func:`processes` (``ps`` inside), :func:`top` (``docker top``),
-  :func:`namespaces`, :func:`memory_limit_experiment`, :func:`cpu_limit_experiment`,
-  :func:`overlay`, :func:`measure_start_times`.
-* The Engine API without the SDK: :func:`engine_request` speaks HTTP over the
-  daemon's unix socket with :mod:`http.client`; :func:`demux` splits a log stream.
-* :func:`cli` runs the real ``docker`` command line (argv list, no shell) when installed;
-  :func:`cli_help` keeps the lines of its ``--help`` that a lesson uses.
+* Names and look-up: :func:`name` (``wb-<session>-<base>``), :func:`get`, :func:`owned`,
+  :func:`state` (``removed`` for a container that no longer exists).
+* Labelled lifecycle steps with errors in one sentence, for the helpers of the network and
+  exercise lessons: :func:`create` (create or reuse), :func:`start`, :func:`pause`, :func:`remove`,
+  :func:`run`, :func:`run_output`, :func:`execute`, :func:`logs`; :func:`explain` for SDK errors.
+* :func:`interactive`: what ``-it`` + typing does, driven through the attach socket (Ctrl+P Ctrl+Q).
+* Experiments and measurements: :func:`namespaces`, :func:`memory_limit_experiment` /
+  :func:`plot_memory`, :func:`cpu_limit_experiment`, :func:`measure_start_times` /
+  :func:`median` / :func:`plot_start_times`; :func:`table` prints rows like the CLI.
 
 Everything created carries the session labels, so :func:`helpers.cleanup` removes it.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import re
-import shutil
 import socket
 import statistics
-import subprocess
 import time
-import urllib.parse
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 from . import docker_engine, session
 from .errors import AlreadyInUse, DaemonUnavailable, NotFound, WorkbookError
@@ -64,7 +54,7 @@ def get(ref):
         return cli.containers.get(_ref(ref))
     except docker.errors.NotFound:
         shown = getattr(ref, "name", None) or str(ref)
-        raise NotFound(f"There is no container called {shown!r}: list them with containers.ps(all=True) "
+        raise NotFound(f"There is no container called {shown!r}: list them with client.containers.list(all=True) "
                        f"(docker ps -a) and use a name or id from there.") from None
     except docker.errors.APIError as exc:
         raise explain(exc, f"Looking up container {ref}") from None
@@ -166,30 +156,6 @@ def pause(ref):
     """``docker container pause``: freeze every process of the container (cgroup freezer)."""
     c = get(ref)
     _call(f"Pausing {c.name}", c.pause)
-    c.reload()
-    return c
-
-
-def unpause(ref):
-    """``docker container unpause``: thaw the processes frozen by :func:`pause`."""
-    c = get(ref)
-    _call(f"Unpausing {c.name}", c.unpause)
-    c.reload()
-    return c
-
-
-def restart(ref, timeout: int = 2):
-    """``docker container restart -t TIMEOUT``: stop (if running) then start again."""
-    c = get(ref)
-    _call(f"Restarting {c.name}", c.restart, timeout=timeout)
-    c.reload()
-    return c
-
-
-def stop(ref, timeout: int = 2):
-    """``docker container stop -t TIMEOUT``: SIGTERM, then SIGKILL after ``timeout`` seconds."""
-    c = get(ref)
-    _call(f"Stopping {c.name}", c.stop, timeout=timeout)
     c.reload()
     return c
 
@@ -367,29 +333,6 @@ def interactive(ref, lines: Iterable[str] = (), *, detach_after: bool = False, q
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
-def ps(all: bool = False, *, session_only: bool = True) -> list[dict]:
-    """``docker container ls [-a]`` as rows (id, image, command, status, ports, names).
-
-    ``session_only`` keeps the listing to this notebook's containers (other
-    kernels on this machine have their own).
-    """
-    cli = docker_engine.client()
-    filters = docker_engine.session_filter() if session_only else None
-    rows = []
-    for c in _call("Listing containers", cli.containers.list, all=all, filters=filters):
-        cfg = c.attrs.get("Config") or {}
-        cmd = " ".join((cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or []))
-        rows.append({"CONTAINER ID": c.short_id, "IMAGE": _image_name(c), "COMMAND": _clip(cmd, 26),
-                     "STATUS": _status_text(c), "PORTS": ", ".join(port_lines(c)), "NAMES": c.name})
-    return rows
-
-
-def ps_table(all: bool = False, *, session_only: bool = True) -> str:
-    """:func:`ps` as a plain-text table like the CLI prints."""
-    return table(ps(all, session_only=session_only),
-                 ["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS", "NAMES"])
-
-
 def table(rows: Sequence[dict], columns: Sequence[str]) -> str:
     """A fixed-width text table (the look of the Docker CLI)."""
     widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
@@ -401,19 +344,8 @@ def table(rows: Sequence[dict], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 def _image_name(c) -> str:
     return (c.attrs.get("Config") or {}).get("Image") or c.attrs.get("Image", "")[:19]
-
-
-def _status_text(c) -> str:
-    st = c.attrs["State"]
-    if st["Status"] == "exited":
-        return f"Exited ({st.get('ExitCode')})"
-    return st["Status"].capitalize()
 
 
 def port_lines(c) -> list[str]:
@@ -425,74 +357,7 @@ def port_lines(c) -> list[str]:
     return lines
 
 
-def cli(*args: str, timeout: float = 30) -> str:
-    """Run the real ``docker`` command line (``cli("ps", "-a")``) and return what it printed.
-
-    The arguments go to the program as a list (never through a shell).  When no
-    ``docker`` program is installed the answer says so: the SDK cell beside it
-    did the same work.
-    """
-    exe = shutil.which("docker")
-    if not exe:
-        return "(the docker command line is not installed here; the SDK call above does the same)"
-    try:
-        res = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise WorkbookError(f"`docker {' '.join(args)}` did not finish in {timeout:g} s.") from None
-    return (res.stdout + res.stderr).rstrip()
-
-
-def cli_commands(*group: str) -> dict[str, str]:
-    """``{command: one-line description}`` from ``docker GROUP --help`` (``cli_commands("container")``);
-    empty when the docker command line is not installed."""
-    found = {}
-    section = False
-    for line in cli(*group, "--help").splitlines():
-        if line.strip().endswith("Commands:"):
-            section = True
-        elif section and line.startswith("  ") and line.split():
-            command, _, description = line.strip().partition(" ")
-            found[command] = description.strip()
-        elif section and not line.strip():
-            section = False
-    return found
-
-
-def cli_help(*group: str, keep: Sequence[str]) -> str:
-    """The lines of ``docker GROUP --help`` for the commands in ``keep`` (in that order), and one
-    line naming the others: what a lesson uses, instead of the whole listing."""
-    commands = cli_commands(*group)
-    if not commands:
-        return cli(*group, "--help")  # no CLI here: the sentence that says so
-    lines = [f"  {c:10} {commands[c]}" for c in keep if c in commands]
-    others = [c for c in commands if c not in keep]
-    if others:
-        lines.append(f"  (and {len(others)} more: {', '.join(others)})")
-    return "\n".join(lines)
-
-
 # --- under the hood: namespaces, cgroups, layers ----------------------------------------
-
-def processes(ref) -> list[tuple[int, str]]:
-    """``ps`` as seen *inside* the container: (pid, command) read from its /proc."""
-    script = ('for p in /proc/[0-9]*; do [ -r "$p/cmdline" ] || continue; '
-              'printf "%s %s\\n" "${p#/proc/}" "$(tr "\\0" " " < $p/cmdline)"; done')
-    res = execute(ref, ["sh", "-c", script])
-    rows = []
-    for line in res.output.splitlines():
-        pid, _, cmd = line.partition(" ")
-        if pid.isdigit() and cmd.strip():
-            rows.append((int(pid), _clip(cmd.strip(), 60)))
-    return sorted(rows)
-
-
-def top(ref) -> list[dict]:
-    """``docker container top``: the container's processes as the *host* sees them."""
-    c = get(ref)
-    res = _call(f"Listing the processes of {c.name}", c.top)
-    titles = res.get("Titles") or []
-    return [dict(zip(titles, p)) for p in res.get("Processes") or []]
-
 
 NAMESPACE_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 
@@ -641,23 +506,6 @@ def _counters(text: str) -> dict[str, int]:
     return found
 
 
-def overlay(ref) -> dict:
-    """The overlay mount behind a container: GraphDriver data from ``docker inspect``
-    (lower layers, upper = the container's writable layer, merged view) and the
-    root mount line the container itself sees in /proc/mounts."""
-    c = get(ref)
-    gd = c.attrs.get("GraphDriver") or {}
-    data = gd.get("Data") or {}
-    mount = ""
-    if c.status == "running":
-        first = execute(c, ["sh", "-c", "grep ' / ' /proc/mounts | head -1"]).output.strip()
-        mount = first
-    return {"driver": gd.get("Name"),
-            "lower": [p for p in (data.get("LowerDir") or "").split(":") if p],
-            "upper": data.get("UpperDir"), "merged": data.get("MergedDir"), "work": data.get("WorkDir"),
-            "root_mount": mount}
-
-
 def measure_start_times(n: int = 10, image: str = "debian") -> list[dict]:
     """Time ``n`` containers: create, start (until the engine says running) and the whole
     ``docker run --rm IMAGE true`` round trip (create + start + wait + remove)."""
@@ -716,101 +564,3 @@ def _finish(ax, own: bool):
     if own:
         plt.close(ax.figure)
     return ax.figure
-
-
-# --- the Engine API over its unix socket, without the SDK ----------------------------------
-
-def socket_path() -> str:
-    """The daemon's unix socket (``DOCKER_HOST=unix://...`` or the default /var/run/docker.sock)."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://"):
-        return host[len("unix://"):]
-    return "/var/run/docker.sock"
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over a unix socket: only ``connect`` differs from TCP."""
-
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)  # Host header; the socket is what counts
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
-
-
-@dataclass
-class ApiResponse:
-    """One answer of the Engine API: status, reason, headers and body (parsed JSON, text or bytes)."""
-
-    status: int
-    reason: str
-    headers: dict
-    body: Any
-    request_line: str = ""
-    raw: bytes = field(default=b"", repr=False)
-
-    def __str__(self) -> str:
-        body = self.body if isinstance(self.body, str) else json.dumps(self.body, indent=1)[:600]
-        return f"{self.request_line}\n-> HTTP {self.status} {self.reason}\n{body}"
-
-
-def engine_request(method: str, path: str, *, query: dict | None = None, body: Any = None,
-                   timeout: float = 60, sock: str | None = None) -> ApiResponse:
-    """Send one HTTP request to the Docker daemon's REST API over its unix socket.
-
-    ``path`` is an Engine API path such as ``/version`` or ``/containers/json``;
-    ``body`` (a dict) is sent as JSON.  This is exactly what the ``docker`` CLI
-    and the SDK do underneath.
-    """
-    path_on_disk = sock or socket_path()
-    url = path + ("?" + urllib.parse.urlencode(query, doseq=True) if query else "")
-    headers = {}
-    payload = None
-    if body is not None:
-        payload = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    conn = _UnixHTTPConnection(path_on_disk, timeout)
-    try:
-        conn.request(method, url, body=payload, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-    except FileNotFoundError:
-        raise DaemonUnavailable(f"There is no Docker socket at {path_on_disk}: the daemon is not running "
-                                f"(start it) or listens elsewhere (DOCKER_HOST).") from None
-    except PermissionError:
-        raise DaemonUnavailable(f"You may not open {path_on_disk}: it belongs to root and the docker "
-                                f"group; join the group (sudo usermod -aG docker $USER) and log in again.") from None
-    except ConnectionRefusedError:
-        raise DaemonUnavailable(docker_engine.DAEMON_DOWN) from None
-    except OSError as exc:
-        raise DaemonUnavailable(f"Talking to the Docker socket {path_on_disk} failed ({exc}); is the "
-                                f"daemon running?") from None
-    finally:
-        conn.close()
-    ctype = resp.getheader("Content-Type", "")
-    if "json" in ctype:
-        parsed: Any = json.loads(raw or b"null")
-    elif ctype.startswith("text/"):
-        parsed = raw.decode(errors="replace")
-    else:
-        parsed = raw
-    return ApiResponse(resp.status, resp.reason, dict(resp.getheaders()), parsed,
-                       f"{method} {url}", raw)
-
-
-def demux(stream: bytes) -> list[tuple[str, str]]:
-    """Split a log/attach stream of a container without a TTY into (stdout|stderr, text) frames.
-
-    Each frame starts with 8 bytes: the stream (1 = stdout, 2 = stderr), three
-    zero bytes, and the payload length as a big-endian 32-bit number.
-    """
-    frames, i = [], 0
-    names = {0: "stdin", 1: "stdout", 2: "stderr"}
-    while i + 8 <= len(stream):
-        kind, size = stream[i], int.from_bytes(stream[i + 4:i + 8], "big")
-        frames.append((names.get(kind, str(kind)), stream[i + 8:i + 8 + size].decode(errors="replace")))
-        i += 8 + size
-    return frames

@@ -52,8 +52,8 @@ def test_lifecycle_diagram_follows_the_real_state():
     assert _highlighted(W.show_lifecycle(c, last="start")) == "running"
     C.pause(c)
     assert _highlighted(W.show_lifecycle(c, last="pause")) == "paused"
-    C.unpause(c)
-    C.stop(c, timeout=0)
+    c.unpause()
+    c.stop(timeout=0)
     assert _highlighted(W.show_lifecycle(c, last="stop")) == "exited"
     C.remove(c)
     fig = W.show_lifecycle(c.name, last="remove")

@@ -5,7 +5,7 @@
   :func:`show_lifecycle` reads the *real* state of a container from the engine first.
 * :class:`ContainersDashboard` lists this session's containers (state, image,
   ports, networks) with start / stop / pause / unpause / restart / remove
-  buttons.  It acts only on containers created by this notebook's session:
+  buttons, each the SDK's own method of the container (``c.pause()``).  It acts only on containers created by this notebook's session:
   everything else on the machine is left alone, even if asked.
 
 Run headless (nbclient, nbconvert), the dashboard also renders as a static HTML table.
@@ -19,7 +19,7 @@ import ipywidgets as w
 
 from .. import containers, docker_engine, session
 from ..docker_networks import short
-from ..errors import WorkbookError
+from ..errors import WorkbookError, explain
 from .static_fallback import StaticFallback
 
 
@@ -192,24 +192,29 @@ class ContainersDashboard(StaticFallback, w.VBox):
 
     def act(self, ref, action: str) -> str:
         """Apply ``action`` (start, stop, pause, unpause, restart, remove) to a container of this
-        session; returns the sentence shown under the table."""
+        session with the SDK's own method (``container.pause()``...); returns the sentence shown
+        under the table."""
+        import docker.errors
+
         if action not in ACTIONS:
             raise WorkbookError(f"Unknown action {action!r}; the dashboard knows: {', '.join(ACTIONS)}.")
         try:
-            c = containers.get(ref)
+            c = docker_engine.client().containers.get(getattr(ref, "id", ref))
             if not containers.owned(c):
                 msg = (f"Refused: {c.name} was not created by this notebook's session, so the dashboard "
                        f"leaves it alone.")
             else:
-                fn = {"start": containers.start, "stop": containers.stop, "pause": containers.pause,
-                      "unpause": containers.unpause, "restart": containers.restart,
-                      "remove": containers.remove}[action]
                 before = c.status
-                fn(c)
+                if action in ("stop", "restart"):
+                    getattr(c, action)(timeout=2)  # docker stop -t 2: SIGKILL after 2 s, not the default 10
+                else:
+                    getattr(c, action)()
                 msg = f"docker {action} {short(c.name)}: now {containers.state(c.name)}."
                 self._draw(c.name, action, before)
-        except WorkbookError as exc:
-            msg = str(exc)
+        except docker.errors.NotFound:
+            msg = f"There is no container called {ref!r} (any more): press Refresh."
+        except docker.errors.APIError as exc:
+            msg = explain(exc) or str(exc)
         self._message.value = f"<span>{html.escape(msg)}</span>"
         self.refresh()
         return msg

@@ -5,16 +5,18 @@ LOOP = "['sh', '-c', 'while true; do echo \"$GREETING\"; sleep 1; done']"
 
 def _greeter(command: str = LOOP, value: str = "hola", pause: bool = True) -> str:
     """The solution cell with one thing changed, as a student would change it."""
-    code = ('GREETER = C.name("greeter")\n'
-            f'greeter = C.run("debian", {command},\n'
-            f'                name=GREETER, detach=True, reuse=False, environment={{"GREETING": "{value}"}})\n'
+    code = ('GREETER = resource_name("greeter")\n'
+            'remove_if_exists(GREETER)\n'
+            f'greeter = client.containers.run("debian", {command},\n'
+            f'                                name=GREETER, detach=True, environment={{"GREETING": "{value}"}},\n'
+            '                                labels=labels())\n'
             'time.sleep(3)\n')
-    return code + ("C.pause(greeter)\n" if pause else "")
+    return code + ("greeter.pause()\n" if pause else "")
 
 
 CASES = {
     "74d69047": {
-        "starter": 'GREETER = C.name("greeter")\n# your code here: the greeter container, then pause it\n',
+        "starter": 'GREETER = resource_name("greeter")\n# your code here: the greeter container, then pause it\n',
         "starter_hint": "name=GREETER",
         "wrong": [
             # forgot the last step
