@@ -106,7 +106,8 @@ def check_greeter(container_name: str, *, variable: str = "GREETING", value: str
                  f"environment.")
     if not containers.owned(c):
         v.fail(f"{container_name} was not created by this notebook (no session label).",
-               hint="Create it with the workbook's helpers (C.run) so that it is labelled and cleaned up.")
+               hint="Create it with labels=labels() (--label org.cloud-workbook.session=$WORKBOOK_SESSION on the "
+                    "command line) so that it is this notebook's and is cleaned up.")
         return v
     if _BEGAN.get("greeter") and _created(c) < _BEGAN["greeter"]:
         return v.not_attempted(f"{short(c.name)} was created before the exercise began, so it is not your solution.",

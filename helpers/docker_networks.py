@@ -1,32 +1,31 @@
-"""Docker networks on the real engine, and a topology diagram drawn from its state.
+"""What notebook 10 (§2.12.2 Docker networks) cannot show in a few lines of a cell.
 
-Public API (stable; other Docker lessons import it):
+The lesson's cells call the Docker SDK themselves (``client.networks.create(...)``,
+``net.connect(box)``, ``box.exec_run(...)``...) and run the ``docker network ...`` commands
+beside them; this module keeps the rest:
 
-* :func:`drivers`, :func:`ls` / :func:`ls_table` (``docker network ls``).
-* :func:`name`, :func:`create` (create or reuse, labelled), :func:`get`, :func:`remove`,
-  :func:`connect`, :func:`disconnect`.
-* What a container sees: :func:`addresses`, :func:`address`, :func:`settings`
-  (``NetworkSettings.Networks`` of ``docker inspect``), :func:`interfaces`,
-  :func:`routes`, :func:`resolve`, :func:`ping`, :func:`http_from`.
-* From the host: :func:`http_from_host`; published ports: :func:`port` (``docker port``).
 * :func:`netcat_conversation`: two containers talk through netcat, without a terminal.
-* :func:`default_interface`, :func:`create_macvlan`, :func:`mac_address`: a macvlan network on
-  the host's own LAN interface, and the MAC addresses that tell its containers apart.
-* :func:`topology_state` and :func:`topology`: networks, containers, addresses and
-  published ports of this session, drawn with matplotlib.
+* :func:`free_subnet`: a private /24 that no Docker network and no route of this host uses, for
+  ``--subnet`` (two sessions may create networks at the same moment, so a fixed one would clash).
+* :func:`default_interface`, :func:`default_gateway`: the host's LAN interface and its router.
+* :func:`acquire_macvlan`: the machine-wide lease on the one macvlan network Docker allows on an
+  interface.
+* :func:`topology_state` and :func:`topology`: networks, containers, addresses and published
+  ports of this session, as the engine reports them, drawn with matplotlib.
 
 Names made here are ``wb-<session>-<base>`` so that kernels never collide;
-diagrams show them without that prefix.
+diagrams show them without that prefix (:func:`short`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-import time
+import zlib
 from typing import Sequence
 
 from . import containers, docker_engine, leases, session
-from .errors import AlreadyInUse, NotFound, WorkbookError, wait_for
+from .errors import WorkbookError, wait_for
 
 #: Networks every Docker engine has; they are never removed by the workbook.
 PREDEFINED = ("bridge", "host", "none")
@@ -34,215 +33,9 @@ PREDEFINED = ("bridge", "host", "none")
 TOOLS_IMAGE = "netcat"
 
 
-def name(base: str) -> str:
-    """A network (or container) name for this session: ``wb-<session>-<base>``."""
-    return session.resource_name(base)
-
-
 def short(full: str) -> str:
     """``wb-1a2b3c4d-c1`` -> ``c1`` (the session prefix removed, for display)."""
     return re.sub(r"^wb-[0-9a-f]{8}-", "", full)
-
-
-def drivers() -> list[str]:
-    """The network drivers this engine offers (``docker info``, Plugins > Network)."""
-    info = containers._call("Reading docker info", docker_engine.client().info)
-    return list((info.get("Plugins") or {}).get("Network") or [])
-
-
-def ls(*, session_only: bool = False) -> list[dict]:
-    """``docker network ls`` as rows; ``session_only`` adds the predefined networks to this
-    session's own (the other kernels' networks are left out)."""
-    cli = docker_engine.client()
-    nets = containers._call("Listing networks", cli.networks.list)
-    rows = []
-    for n in sorted(nets, key=lambda n: n.name):
-        labels = n.attrs.get("Labels") or {}
-        if session_only and n.name not in PREDEFINED and labels.get(session.SESSION_LABEL) != session.SESSION_ID:
-            continue
-        rows.append({"NETWORK ID": n.short_id[:12], "NAME": n.name, "DRIVER": n.attrs.get("Driver"),
-                     "SCOPE": n.attrs.get("Scope")})
-    return rows
-
-
-def ls_table(*, session_only: bool = True) -> str:
-    """:func:`ls` as the CLI's text table."""
-    return containers.table(ls(session_only=session_only), ["NETWORK ID", "NAME", "DRIVER", "SCOPE"])
-
-
-def get(ref):
-    """The network with this name or id (or the object, refreshed)."""
-    import docker.errors
-
-    try:
-        return docker_engine.client().networks.get(getattr(ref, "id", None) or str(ref))
-    except docker.errors.NotFound:
-        raise NotFound(f"There is no network called {getattr(ref, 'name', ref)!r}: list them with "
-                       f"docker_networks.ls_table() (docker network ls).") from None
-    except docker.errors.APIError as exc:
-        raise containers.explain(exc, f"Looking up network {ref}") from None
-
-
-def _owned(net) -> bool:
-    return (net.attrs.get("Labels") or {}).get(session.SESSION_LABEL) == session.SESSION_ID
-
-
-def create(base: str, driver: str = "bridge", *, reuse: bool = True, full_name: str | None = None, **kwargs):
-    """``docker network create [-d DRIVER] NAME``, labelled for the session.
-
-    The name is ``wb-<session>-<base>`` unless ``full_name`` is given.  A
-    network of this session with that name is reused; one of somebody else
-    is an :class:`AlreadyInUse` sentence.  ``kwargs`` go to ``networks.create``
-    (``internal``, ``ipam``, ``options``...).
-    """
-    import docker.errors
-
-    net_name = full_name or name(base)
-    cli = docker_engine.client()
-    existing = [n for n in cli.networks.list(names=[net_name]) if n.name == net_name]
-    if existing:
-        net = get(existing[0].id)
-        if reuse and _owned(net):
-            return net
-        raise AlreadyInUse(f"Creating network {net_name!r}: a network with that name already exists; "
-                           f"choose another name or remove it first (docker network rm).")
-    kwargs["labels"] = {**docker_engine.labels(), **(kwargs.get("labels") or {})}
-    try:
-        net = cli.networks.create(net_name, driver=driver, check_duplicate=True, **kwargs)
-    except docker.errors.APIError as exc:
-        raise containers.explain(exc, f"Creating network {net_name}") from None
-    return get(net.id)
-
-
-def remove(ref) -> str:
-    """``docker network rm``: remove a network (its containers must be gone or disconnected)."""
-    net = get(ref)
-    if net.name in PREDEFINED:
-        raise WorkbookError(f"The {net.name} network is predefined by Docker and cannot be removed.")
-    containers._call(f"Removing network {net.name}", net.remove)
-    return net.name
-
-
-def connect(network, container, *, aliases: Sequence[str] | None = None):
-    """``docker network connect NETWORK CONTAINER``: a running container joins one more network."""
-    import docker.errors
-
-    net, c = get(network), containers.get(container)
-    if net.name in (c.attrs["NetworkSettings"].get("Networks") or {}):
-        return containers.get(c)  # already there: re-running the cell changes nothing
-    try:
-        net.connect(c, aliases=list(aliases) if aliases else None)
-    except docker.errors.APIError as exc:
-        raise containers.explain(exc, f"Connecting {c.name} to {net.name}") from None
-    return containers.get(c)
-
-
-def disconnect(network, container, *, force: bool = False):
-    """``docker network disconnect NETWORK CONTAINER``."""
-    import docker.errors
-
-    net, c = get(network), containers.get(container)
-    if net.name not in (c.attrs["NetworkSettings"].get("Networks") or {}):
-        return containers.get(c)
-    try:
-        net.disconnect(c, force=force)
-    except docker.errors.APIError as exc:
-        raise containers.explain(exc, f"Disconnecting {c.name} from {net.name}") from None
-    return containers.get(c)
-
-
-# --- what a container sees ----------------------------------------------------------
-
-def settings(container) -> dict:
-    """``docker inspect``'s NetworkSettings > Networks, with the fields the chapter shows."""
-    c = containers.get(container)
-    keep = ("NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress", "Aliases")
-    out = {}
-    for net, data in (c.attrs["NetworkSettings"].get("Networks") or {}).items():
-        out[net] = {k: (data.get(k)[:12] if k in ("NetworkID", "EndpointID") and data.get(k) else data.get(k))
-                    for k in keep}
-    return out
-
-
-def addresses(container) -> dict[str, str]:
-    """``{network name: IPv4 address}`` of a container (empty addresses for host/none)."""
-    c = containers.get(container)
-    return {net: d.get("IPAddress") or "" for net, d in (c.attrs["NetworkSettings"].get("Networks") or {}).items()}
-
-
-def address(container, network: str | None = None) -> str:
-    """The container's address on ``network`` (default: its only or first network)."""
-    addrs = addresses(container)
-    if network is None:
-        network = next(iter(addrs), None)
-    elif network not in addrs:
-        # accept the short name of a session network
-        network = next((n for n in addrs if short(n) == network), network)
-    ip = addrs.get(network or "")
-    if not ip:
-        raise WorkbookError(f"Container {containers.get(container).name} has no address on network "
-                            f"{network!r}; it is on: {', '.join(addrs) or 'no network'}.")
-    return ip
-
-
-def interfaces(container) -> str:
-    """``ip -brief addr`` inside the container (or the interface names when ``ip`` is missing)."""
-    res = containers.execute(container, ["sh", "-c", "ip -brief addr 2>/dev/null || ls /sys/class/net"])
-    return res.output.rstrip()
-
-
-def routes(container) -> str:
-    """``ip route`` inside the container: where its packets go."""
-    return containers.execute(container, ["sh", "-c", "ip route 2>/dev/null || cat /proc/net/route"]).output.rstrip()
-
-
-def resolve(container, host: str) -> str | None:
-    """The address ``host`` resolves to inside ``container`` (Docker's DNS), or None."""
-    res = containers.execute(container, ["getent", "hosts", host])
-    return res.output.split()[0] if res.exit_code == 0 and res.output.strip() else None
-
-
-def ping(container, target: str, *, count: int = 1, timeout: int = 1) -> tuple[bool, str]:
-    """``ping -c COUNT TARGET`` inside ``container`` (needs the netcat tools image): (ok, output)."""
-    res = containers.execute(container, ["ping", "-c", str(count), "-W", str(timeout), target])
-    if res.exit_code == 126 or "executable file not found" in res.output:
-        raise WorkbookError(f"Container {containers.get(container).name} has no ping; start it from the "
-                            f"{TOOLS_IMAGE!r} image, which has ping, nc and ip.")
-    return res.exit_code == 0, res.output.rstrip()
-
-
-def http_from(container, host: str, port: int = 80, timeout: int = 2) -> str:
-    """The status line of ``GET /`` sent from inside ``container`` with netcat ('' if unreachable)."""
-    script = 'printf "GET / HTTP/1.0\\r\\nHost: $H\\r\\n\\r\\n" | nc -w "$T" "$H" "$P" | head -1'
-    res = containers.execute(container, ["sh", "-c", script],
-                             environment={"H": host, "P": str(port), "T": str(timeout)})
-    return res.output.strip()
-
-
-def http_from_host(host: str, port: int = 80, timeout: float = 2) -> str:
-    """The status line of ``GET /`` sent from this machine (the host) ('' if unreachable)."""
-    import requests
-
-    try:
-        r = requests.get(f"http://{host}:{port}/", timeout=timeout)
-    except requests.RequestException:
-        return ""
-    return f"HTTP {r.status_code} {r.reason}"
-
-
-def port(container) -> list[str]:
-    """``docker port CONTAINER``: ``80/tcp -> 127.0.0.1:8080`` for each published port."""
-    return containers.port_lines(containers.get(container))
-
-
-def host_port(container, container_port: str = "80/tcp") -> int:
-    """The host port published for ``container_port`` (what ``-P`` chose, say)."""
-    c = containers.get(container)
-    binds = (c.attrs["NetworkSettings"].get("Ports") or {}).get(container_port) or []
-    if not binds:
-        raise WorkbookError(f"Container {c.name} does not publish {container_port}; start it with "
-                            f"-p HOST:{container_port.split('/')[0]} (ports=...) or -P.")
-    return int(binds[0]["HostPort"])
 
 
 def netcat_conversation(*, network: str | None = None, port: int = 8000,
@@ -256,27 +49,71 @@ def netcat_conversation(*, network: str | None = None, port: int = 8000,
     ``nc SERVER_IP PORT``.  Returns the server's address, what the server
     received (its log) and what the client received (its output).
     """
-    server_name, client_name = name("nc-server"), name("nc-client")
+    import docker.errors
+
+    client = docker_engine.client()
+    server_name, client_name = session.resource_name("nc-server"), session.resource_name("nc-client")
     for old in (server_name, client_name):
-        if containers.state(old) != "removed":
-            containers.remove(old, force=True)
-    kw = {"network": network} if network else {}
-    server = containers.run(TOOLS_IMAGE, ["sh", "-c", 'echo "$REPLY" | nc -l -p "$PORT"'], name=server_name,
-                            detach=True, environment={"REPLY": reply, "PORT": str(port)}, **kw)
-    wait_for(lambda: f":{port}" in containers.execute(server, ["ss", "-ltn"]).output, timeout=timeout,
-             what="the netcat server to listen")
-    ip = address(server, network)
-    client_out = containers.run_output(
-        TOOLS_IMAGE, ["sh", "-c", 'printf "%s\\n" "$LINES" | nc -N -w 3 "$SERVER" "$PORT"'], name=client_name,
-        environment={"LINES": "\n".join(lines), "SERVER": ip, "PORT": str(port)}, **kw)
-    server.wait(timeout=timeout)
-    received = containers.logs(server)
-    containers.remove(server, force=True)
+        try:
+            client.containers.get(old).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    net = {"network": network} if network else {}
+    server = client.containers.run(TOOLS_IMAGE, ["sh", "-c", 'echo "$REPLY" | nc -l -p "$PORT"'], detach=True,
+                                   name=server_name, labels=session.labels(), **net,
+                                   environment={"REPLY": reply, "PORT": str(port)})
+    try:
+        wait_for(lambda: f":{port}" in server.exec_run(["ss", "-ltn"]).output.decode(), timeout=timeout,
+                 what="the netcat server to listen")
+        server.reload()
+        ip = server.attrs["NetworkSettings"]["Networks"][network or "bridge"]["IPAddress"]
+        client_out = client.containers.run(
+            TOOLS_IMAGE, ["sh", "-c", 'printf "%s\\n" "$LINES" | nc -N -w 3 "$SERVER" "$PORT"'], remove=True,
+            name=client_name, labels=session.labels(), **net,
+            environment={"LINES": "\n".join(lines), "SERVER": ip, "PORT": str(port)})
+        server.wait(timeout=timeout)
+        received = server.logs().decode(errors="replace")
+    finally:
+        server.remove(force=True)
     return {"server": server_name, "server_ip": ip, "port": port, "server_received": received.strip(),
-            "client_received": client_out.strip()}
+            "client_received": client_out.decode(errors="replace").strip()}
 
 
-# --- the topology diagram -------------------------------------------------------------
+def free_subnet(*, pool: str = "10.0.0.0/8", prefix: int = 24) -> str:
+    """A ``/prefix`` of ``pool`` that overlaps no Docker network of this engine and no route of
+    this host.  The search starts at a place chosen from the session id, so two sessions asking
+    at the same moment get different answers."""
+    used = [ipaddress.ip_network(cfg["Subnet"], strict=False)
+            for net in docker_engine.client().networks.list()
+            for cfg in ((net.attrs.get("IPAM") or {}).get("Config") or []) if ":" not in cfg.get("Subnet", ":")]
+    used += _host_routes()
+    candidates = list(ipaddress.ip_network(pool).subnets(new_prefix=prefix))
+    start = zlib.crc32(session.SESSION_ID.encode()) % len(candidates)
+    for i in range(len(candidates)):
+        net = candidates[(start + i) % len(candidates)]
+        if not any(net.overlaps(u) for u in used):
+            return str(net)
+    raise WorkbookError(f"Every /{prefix} of {pool} is used by a Docker network or a route of this host; "
+                        f"remove some networks (docker network prune) and run this again.")
+
+
+def _host_routes() -> list:
+    """The IPv4 destinations this host routes (its LANs, other bridges), from /proc/net/route."""
+    found = []
+    try:
+        with open("/proc/net/route") as f:
+            rows = [line.split() for line in f.read().splitlines()[1:]]
+    except OSError:
+        return found
+    for fields in rows:
+        if len(fields) > 7 and fields[1] != "00000000":
+            dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+            mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+            found.append(ipaddress.ip_network(f"{dest}/{mask}", strict=False))
+    return found
+
+
+# --- macvlan: one per interface and machine -----------------------------------------------
 
 def default_interface() -> str:
     """The host interface that carries its default route (``eth0`` on most machines)."""
@@ -292,6 +129,22 @@ def default_interface() -> str:
                         "network on.")
 
 
+def default_gateway() -> str | None:
+    """The IPv4 address of the router the host's default route goes through (None without one)."""
+    import socket
+    import struct
+
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 2 and fields[1] == "00000000" and fields[2] != "00000000":
+                    return socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
+    except OSError:
+        pass
+    return None
+
+
 #: A documentation-only range (RFC 5737, TEST-NET-2): never routed, so it clashes with nothing real.
 MACVLAN_SUBNET = "198.51.100.0/24"
 
@@ -301,63 +154,21 @@ def macvlan_lease(parent: str) -> str:
     return f"docker-macvlan-{parent}"
 
 
-def create_macvlan(base: str = "lan", *, parent: str | None = None, subnet: str = MACVLAN_SUBNET,
-                   wait: float = 300):
-    """``docker network create -d macvlan --subnet SUBNET -o parent=IFACE NAME``: a network whose
-    containers get their own MAC address on the host's interface ``parent`` (default: the one with
-    the default route).
+def acquire_macvlan(parent: str, *, wait: float = 300) -> leases.Lease:
+    """Take the machine-wide lease on the macvlan network of host interface ``parent``.
 
-    Docker allows one macvlan network per parent interface, so it is made under the machine-wide
-    lease :func:`macvlan_lease`: while another session's notebook holds it, this waits (saying
-    which session, for ``wait`` seconds at most, then :class:`helpers.leases.LeaseBusy`).  Give it
-    back with :func:`remove_macvlan` as soon as the lesson has shown it."""
-    import docker.types
-
-    parent = parent or default_interface()
-    lease = leases.acquire(macvlan_lease(parent), wait=wait,
-                           what=f"the macvlan network on {parent} (Docker allows one per interface)")
-    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
-    try:
-        return create(base, driver="macvlan", options={"parent": parent}, ipam=ipam)
-    except WorkbookError as exc:
-        lease.release()
-        if "already using parent" in str(exc) or "overlaps" in str(exc):
-            raise AlreadyInUse(f"A network that is not this workbook's already uses {parent} or the subnet "
-                               f"{subnet} (Docker allows one macvlan network per interface): remove it "
-                               f"(see docker network ls) and run this again.") from None
-        raise
+    Docker allows one macvlan network per parent interface, so two notebooks must not both try
+    to create it: while another session holds the lease, this waits (saying which session, for
+    ``wait`` seconds at most, then raises :class:`helpers.leases.LeaseBusy`).  With the lease
+    held, the cell itself creates the network (``client.networks.create(NAME, driver="macvlan",
+    options={"parent": parent}, ipam=...)``, i.e. ``docker network create -d macvlan
+    -o parent=IFACE --subnet SUBNET NAME``); removing the network and calling ``lease.release()``
+    hands the interface to the next notebook (``helpers.cleanup()`` does it too)."""
+    return leases.acquire(macvlan_lease(parent), wait=wait,
+                          what=f"the macvlan network on {parent} (Docker allows one per interface)")
 
 
-def remove_macvlan(network) -> str:
-    """``docker rm -f`` the containers on a macvlan network, ``docker network rm`` it, and give its
-    lease back (another notebook may be waiting for the interface).  Returns the commands, in words."""
-    net = get(network)
-    attached = [containers.get(cid) for cid in (net.attrs.get("Containers") or {})]
-    for c in attached:
-        containers.remove(c, force=True)
-    remove(net)
-    leases.release(macvlan_lease(net.attrs["Options"]["parent"]))
-    names = " ".join(short(c.name) for c in attached)
-    return (f"docker rm -f {names}; " if names else "") + f"docker network rm {short(net.name)}"
-
-
-def mac_address(container, interface: str = "eth0") -> str:
-    """The MAC address of ``interface`` inside ``container``, read with ``ip -brief link``."""
-    for line in containers.execute(container, ["ip", "-brief", "link"]).output.splitlines():
-        fields = line.split()
-        if fields and fields[0].split("@")[0] == interface:
-            return fields[2]
-    raise NotFound(f"{short(containers.get(container).name)} has no interface {interface}.")
-
-
-def host_mac_address(interface: str) -> str:
-    """The host's own MAC address of ``interface`` (from /sys/class/net)."""
-    try:
-        with open(f"/sys/class/net/{interface}/address") as f:
-            return f.read().strip()
-    except OSError:
-        raise NotFound(f"This host has no network interface {interface}.") from None
-
+# --- the topology diagram -------------------------------------------------------------
 
 def topology_state(*, session_only: bool = True, always: Sequence[str] = ("bridge",)) -> dict:
     """The engine's real state for the diagram: this session's containers and the networks
@@ -404,7 +215,6 @@ def network_colour(net_name: str) -> str:
     """The colour a network has in every diagram: fixed for ``bridge``, ``none`` and ``host``,
     else chosen from its name without the session prefix (so ``mynet`` keeps its colour from one
     step to the next, whatever other networks come and go, and in every session)."""
-    import zlib
 
     label = short(net_name)
     if label in _FIXED_COLOURS:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+import docker
 import pytest
 
 import helpers
-from helpers import containers as C
 from helpers import docker_engine
 from helpers import docker_networks as N
-from helpers.errors import AlreadyInUse, NotFound, WorkbookError
+from helpers.session import labels, resource_name
 
 pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
 
@@ -20,80 +22,55 @@ def _clean():
 
 
 @pytest.fixture(scope="module")
-def net():
-    return N.create("t-net")
+def client():
+    return docker_engine.client()
 
 
 @pytest.fixture(scope="module")
-def pair(net):
-    a = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-a"), detach=True, network=net.name)
-    b = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-b"), detach=True, network=net.name)
-    return a, b
+def net(client):
+    return client.networks.create(resource_name("t-net"), driver="bridge", labels=labels())
 
 
-def test_drivers_and_ls():
-    assert {"bridge", "host", "null"} <= set(N.drivers())
-    names = {r["NAME"] for r in N.ls(session_only=True)}
-    assert {"bridge", "host", "none"} <= names
-    assert "DRIVER" in N.ls_table()
+@pytest.fixture(scope="module")
+def pair(client, net):
+    return [client.containers.run(N.TOOLS_IMAGE, "sleep infinity", detach=True, name=resource_name(base),
+                                  network=net.name, labels=labels()) for base in ("t-a", "t-b")]
 
 
-def test_create_reuses_and_refuses_foreign_names(net):
-    assert N.create("t-net").id == net.id
-    assert N.short(net.name) == "t-net"
-    with pytest.raises(AlreadyInUse):
-        N.create("x", full_name="bridge")
-    with pytest.raises(NotFound, match="no network called"):
-        N.get("no-such-network-wb")
-    with pytest.raises(WorkbookError, match="predefined"):
-        N.remove("bridge")
+def _ip(box, network):
+    box.reload()
+    return box.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
 
 
-def test_default_bridge_address_and_reachability():
-    web = C.run("nginx", name=N.name("t-web"), detach=True)
-    ip = N.address(web, "bridge")
-    assert ip.count(".") == 3 and N.settings(web)["bridge"]["Gateway"]
-    helpers.errors.wait_for(lambda: N.http_from_host(ip), timeout=15, what="nginx to answer")
-    assert N.http_from_host(ip).startswith("HTTP 200")
-    probe = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-probe"), detach=True)
-    assert "200" in N.http_from(probe, ip)
-    assert N.ping(probe, ip)[0]
-    assert "eth0" in N.interfaces(probe) and "default via" in N.routes(probe)
-    with pytest.raises(WorkbookError, match="no address on network"):
-        N.address(web, "nonexistent")
+def test_short_removes_the_session_prefix():
+    assert N.short("wb-0123abcd-c1") == "c1" and N.short("bridge") == "bridge"
 
 
-def test_name_resolution_and_isolation(pair, net):
-    a, b = pair
-    assert N.resolve(a, b.name) == N.address(b, net.name)
-    outsider = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("t-out"), detach=True)
-    assert N.resolve(outsider, b.name) is None          # no DNS across networks
-    assert not N.ping(outsider, N.address(b, net.name))[0]  # and no packets either
-    N.connect(net, outsider)
-    N.connect(net, outsider)  # twice is fine
-    assert set(N.addresses(outsider)) == {"bridge", net.name}
-    assert N.resolve(outsider, b.name)
-    N.disconnect(net, outsider)
-    assert set(N.addresses(outsider)) == {"bridge"}
-    with pytest.raises(WorkbookError, match="still attached"):
-        N.remove(net)
-
-
-def test_ports_published_and_docker_port():
-    web = C.run("nginx", name=N.name("t-pub"), detach=True, ports={"80/tcp": ("127.0.0.1", None)})
-    hp = N.host_port(web)
-    assert N.port(web) == [f"80/tcp -> 127.0.0.1:{hp}"]
-    helpers.errors.wait_for(lambda: N.http_from_host("127.0.0.1", hp), timeout=15, what="nginx")
-    plain = C.run("debian", ["sleep", "30"], detach=True)
-    with pytest.raises(WorkbookError, match="does not publish"):
-        N.host_port(plain)
-
-
-def test_netcat_conversation():
+def test_netcat_conversation(client):
     talk = N.netcat_conversation(reply="pong", lines=("ping 1", "ping 2"))
     assert talk["server_received"].splitlines() == ["ping 1", "ping 2"]
     assert talk["client_received"] == "pong"
-    assert C.state(talk["server"]) == "removed"
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get(talk["server"])
+
+
+def test_free_subnet_is_free_and_usable(client):
+    first = N.free_subnet()
+    backend = client.networks.create(resource_name("t-sub"), driver="bridge", internal=True, labels=labels(),
+                                     ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=first)]))
+    try:
+        second = N.free_subnet()
+        assert not ipaddress.ip_network(first).overlaps(ipaddress.ip_network(second))
+    finally:
+        backend.remove()
+    assert ipaddress.ip_network(first).prefixlen == 24 and ipaddress.ip_network(first).is_private
+
+
+def test_default_interface_and_gateway():
+    iface = N.default_interface()
+    assert open(f"/sys/class/net/{iface}/address").read().strip()
+    gw = N.default_gateway()
+    assert gw is None or ipaddress.ip_address(gw).version == 4
 
 
 def test_topology_reflects_the_engine(pair, net):
@@ -103,29 +80,50 @@ def test_topology_reflects_the_engine(pair, net):
     nets = {n["name"]: n for n in st["networks"]}
     assert net.name in nets and nets[net.name]["subnet"] and "bridge" in nets
     a = next(c for c in st["containers"] if c["label"] == "t-a")
-    assert a["networks"][net.name] == N.address(pair[0], net.name)
+    assert a["networks"][net.name] == _ip(pair[0], net.name)
     fig = N.topology("test")
     texts = {t.get_text() for t in fig.axes[0].texts}
-    assert "t-a" in texts and N.address(pair[0], net.name) in texts
+    assert "t-a" in texts and _ip(pair[0], net.name) in texts
 
 
-def test_macvlan_gives_each_container_its_own_mac():
-    lan = N.create_macvlan("lan-test")
-    assert N.create_macvlan("lan-test").id == lan.id  # re-running reuses it
-    a = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("mv-a"), detach=True, network=lan.name)
-    b = C.run(N.TOOLS_IMAGE, ["sleep", "infinity"], name=N.name("mv-b"), detach=True, network=lan.name)
-    parent = lan.attrs["Options"]["parent"]
-    macs = {N.mac_address(a), N.mac_address(b), N.host_mac_address(parent)}
-    assert len(macs) == 3
-    assert N.address(a, lan.name).startswith("198.51.100.")
-    assert N.ping(a, N.address(b, lan.name))[0]
-    with pytest.raises(helpers.WorkbookError, match="one macvlan network per interface"):
-        N.create_macvlan("lan-second")
+def test_topology_shows_a_container_made_by_the_command_line(client):
+    """The %%bash cells label their objects with the session label alone; the diagram draws them."""
+    from helpers import session
+
+    box = client.containers.run(N.TOOLS_IMAGE, "sleep infinity", detach=True, name=resource_name("t-cli"),
+                                labels={session.SESSION_LABEL: session.SESSION_ID})
+    try:
+        assert "t-cli" in {c["label"] for c in N.topology_state()["containers"]}
+    finally:
+        box.remove(force=True)
 
 
-def test_host_mac_of_unknown_interface_is_one_sentence():
-    with pytest.raises(helpers.WorkbookError, match="no network interface"):
-        N.host_mac_address("nosuch0")
+def test_macvlan_lease_then_the_sdk_call_gives_each_container_its_own_mac(client):
+    parent = N.default_interface()
+    lease = N.acquire_macvlan(parent)
+    assert N.acquire_macvlan(parent) is lease  # re-running the cell keeps the same lease
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=N.MACVLAN_SUBNET)])
+    lan = client.networks.create(resource_name("lan-test"), driver="macvlan", options={"parent": parent}, ipam=ipam,
+                                 labels=labels())
+    try:
+        boxes = [client.containers.run(N.TOOLS_IMAGE, "sleep infinity", detach=True, name=resource_name(base),
+                                       network=lan.name, labels=labels()) for base in ("mv-a", "mv-b")]
+        for b in boxes:
+            b.reload()
+        macs = {b.attrs["NetworkSettings"]["Networks"][lan.name]["MacAddress"] for b in boxes}
+        macs.add(open(f"/sys/class/net/{parent}/address").read().strip())
+        assert len(macs) == 3
+        assert _ip(boxes[0], lan.name).startswith("198.51.100.")
+        assert boxes[0].exec_run(["ping", "-c", "1", "-W", "1", _ip(boxes[1], lan.name)]).exit_code == 0
+        with pytest.raises(docker.errors.APIError):  # one macvlan network per interface
+            client.networks.create(resource_name("lan-second"), driver="macvlan", options={"parent": parent},
+                                   labels=labels())
+        for b in boxes:
+            b.remove(force=True)
+    finally:
+        lan.remove()
+        lease.release()
+    assert not lease.held
 
 
 def _net(label, driver="bridge", subnet="10.9.0.0/24"):
