@@ -1,8 +1,13 @@
-"""libvirt for the workbook: connections, names, lifecycle, networks, pools, clean-up.
+"""libvirt for the workbook: connections, lifecycle helpers, the guest console, subnets, checks, clean-up.
 
-Every object this module creates is named ``wb-<session>-<base>``
-(:func:`helpers.session.resource_name`), so :data:`CLEANER` can remove exactly
-this session's domains (with their saved images), networks, volumes and pools.
+Notebook 08 calls libvirt itself for pools, volumes and networks
+(``conn.storagePoolDefineXML``, ``pool.createXML``, ``conn.networkDefineXML``...); this module
+keeps what a cell cannot show in a few lines: choosing a free subnet under a lease
+(:func:`reserve_subnet`, :func:`free_subnet`, :func:`network_lease`), waiting for a guest,
+tables, exercise checks and clean-up.  Every workbook object is named ``wb-<session>-<base>``
+(:func:`helpers.session.resource_name`), so :data:`CLEANER` can remove exactly this
+session's domains (with their saved images), networks, volumes and pools, whoever made them
+(a cell, ``virsh`` in a ``%%bash`` cell, or a helper).
 
 Connections::
 
@@ -46,7 +51,6 @@ from .verdict import Verdict
 libvirt.registerErrorHandler(lambda *_: None, None)
 
 SYSTEM_URI = "qemu:///system"
-SESSION_URI = "qemu:///session"
 TEST_URI = "test:///default"
 URI_ENV = "WORKBOOK_LIBVIRT_URI"
 
@@ -213,11 +217,6 @@ def connect(uri: str | None = None, *, timeout: float = 10.0) -> libvirt.virConn
         return conn
 
 
-def connection_choice() -> dict:
-    """``{"uri", "why"}`` of the last :func:`connect` call."""
-    return dict(_CHOICE)
-
-
 def is_real(conn) -> bool:
     """True for a driver that runs real guests (QEMU), False for the test driver."""
     try:
@@ -246,17 +245,6 @@ def show_connection(conn) -> None:
         display(HTML("<div class='workbook-banner' style='border-left:6px solid #1a7f37;background:#dafbe1;"
                      f"padding:8px 12px'>Connected to <code>{uri}</code> ({why}), driver {conn.getType()}: "
                      "guests are real QEMU processes.</div>"))
-
-
-def close_all() -> None:
-    """Close every shared connection (test:///default state vanishes with its last one)."""
-    with _LOCK:
-        for uri, conn in list(_CONNECTIONS.items()):
-            try:
-                conn.close()
-            except libvirt.libvirtError:
-                pass
-            _CONNECTIONS.pop(uri, None)
 
 
 def name(base: str) -> str:
@@ -695,11 +683,6 @@ def remove_domain(dom) -> None:
     save_path(dom_name).unlink(missing_ok=True)
 
 
-def wait_state(dom, state: str, timeout: float = 30) -> None:
-    """Wait until ``dom`` is in libvirt state ``state`` (``'running'``, ``'shut off'``...)."""
-    wait_for(lambda: state_name(dom) == state, timeout=timeout, what=f"{dom.name()} to be {state}", interval=0.2)
-
-
 # --------------------------------------------------------------------------- the guest console
 
 def console_text(dom_or_name) -> str | None:
@@ -824,23 +807,6 @@ def qemu_command_summary(argv: list[str], width: int = 100) -> list[str]:
 
 
 # --------------------------------------------------------------------------- networks
-
-def network_xml(net_name: str, mode: str, subnet: str) -> str:
-    """Network XML in ``mode`` ``'nat'``, ``'route'`` or ``'isolated'`` for ``subnet`` (``'10.213.5.0/24'``).
-
-    NAT and routed networks get a DHCP range; an isolated network simply has no
-    ``<forward>`` element (guests reach only each other and the host's bridge).
-    """
-    if mode not in ("nat", "route", "isolated"):
-        raise WorkbookError(f"Unknown network mode {mode!r}: choose 'nat', 'route' or 'isolated'.")
-    net = ipaddress.ip_network(subnet)
-    hosts = list(net.hosts())
-    forward = "" if mode == "isolated" else f"\n  <forward mode='{mode}'/>"
-    return (f"<network>\n  <name>{net_name}</name>{forward}\n"
-            f"  <ip address='{hosts[0]}' netmask='{net.netmask}'>\n"
-            f"    <dhcp>\n      <range start='{hosts[9]}' end='{hosts[99]}'/>\n    </dhcp>\n"
-            f"  </ip>\n</network>\n")
-
 
 def _subnet_users(conn, *, own_reservations: bool = True) -> list[tuple]:
     """(subnet, who uses it) for every host interface, route, libvirt network and reserved subnet.
@@ -983,47 +949,6 @@ def network_lease(conn):
         return leases.acquire(NETWORK_LEASE, what=what, wait=5, progress=None)
     except leases.LeaseBusy:
         return leases.acquire(NETWORK_LEASE, what=what, wait=180)
-
-
-def network(conn, base: str, mode: str = "nat", *, persistent: bool = True, start: bool = True):
-    """A session network in ``mode`` (create or reuse); defined+started, or transient.
-
-    Its subnet is a free 10.213.x.0/24 and its bridge the next free ``virbrN``, chosen
-    under :data:`NETWORK_LEASE` so that two sessions never get the same ones.
-    """
-    net_name = name(base)
-    try:
-        net = conn.networkLookupByName(net_name)
-    except libvirt.libvirtError as exc:
-        if not vanished(exc, libvirt.VIR_ERR_NO_NETWORK):
-            raise explain(exc, f"look up the network {net_name}", conn.getURI()) from None
-    else:
-        try:
-            if start and not net.isActive():
-                net.create()
-        except libvirt.libvirtError as exc:
-            raise explain(exc, f"start the network {net_name}", conn.getURI()) from None
-        return net
-    last = None
-    with network_lease(conn):
-        for attempt in range(5):  # a program outside the workbook may take the same subnet meanwhile
-            xml = network_xml(net_name, mode, free_subnet(conn, salt=f"{base}{attempt}"))
-            try:
-                if not persistent:
-                    return conn.networkCreateXML(xml)
-                net = conn.networkDefineXML(xml)
-                if start:
-                    try:
-                        net.create()
-                    except libvirt.libvirtError:
-                        net.undefine()
-                        raise
-                return net
-            except libvirt.libvirtError as exc:
-                last = exc
-                if "in use" not in str(exc) and "overlap" not in str(exc):
-                    break
-    raise explain(last, f"create the network {net_name}", conn.getURI())
 
 
 def networks(conn, *, session_only: bool = True) -> list:
@@ -1175,46 +1100,6 @@ def pools_root() -> Path:
     d = guest.GUEST_DIR / "pools"
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-def pool_xml(pool_name: str, path: str | Path) -> str:
-    """A directory pool: volumes are plain files in ``path``."""
-    return (f"<pool type='dir'>\n  <name>{pool_name}</name>\n  <target>\n    <path>{path}</path>\n"
-            f"  </target>\n</pool>\n")
-
-
-def pool(conn, base: str = "pool", *, start: bool = True):
-    """A session directory pool (create or reuse): defined, built (mkdir) and started."""
-    pool_name = name(base)
-    try:
-        p = conn.storagePoolLookupByName(pool_name)
-    except libvirt.libvirtError:
-        try:
-            p = conn.storagePoolDefineXML(pool_xml(pool_name, pools_root() / pool_name), 0)
-            p.build(0)
-        except libvirt.libvirtError as exc:
-            raise explain(exc, f"define the pool {pool_name}", conn.getURI()) from None
-    if start and not p.isActive():
-        p.create(0)
-    return p
-
-
-def volume_xml(vol_name: str, capacity_mib: int, fmt: str = "qcow2") -> str:
-    return (f"<volume>\n  <name>{vol_name}</name>\n  <capacity unit='MiB'>{capacity_mib}</capacity>\n"
-            f"  <target>\n    <format type='{fmt}'/>\n  </target>\n</volume>\n")
-
-
-def volume(pool_, base: str, capacity_mib: int = 256, fmt: str = "qcow2"):
-    """A volume in ``pool_`` (create or reuse), e.g. a thin qcow2 disk."""
-    vol_name = f"{name(base)}.{fmt}"
-    try:
-        return pool_.storageVolLookupByName(vol_name)
-    except libvirt.libvirtError:
-        pass
-    try:
-        return pool_.createXML(volume_xml(vol_name, capacity_mib, fmt), 0)
-    except libvirt.libvirtError as exc:
-        raise explain(exc, f"create the volume {vol_name}", pool_.connect().getURI()) from None
 
 
 POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}

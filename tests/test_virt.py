@@ -21,6 +21,39 @@ def system_conn():
         pytest.skip("qemu:///system does not answer here")
 
 
+# The notebook makes its pools, volumes and networks with libvirt itself; the tests do the same.
+
+def _pool(conn, base):
+    pool_name = virt.name(base)
+    if pool_name in conn.listStoragePools() + conn.listDefinedStoragePools():
+        return conn.storagePoolLookupByName(pool_name)
+    pool = conn.storagePoolDefineXML(f"<pool type='dir'><name>{pool_name}</name><target>"
+                                     f"<path>{virt.pools_root() / pool_name}</path></target></pool>")
+    pool.build()
+    pool.create()
+    return pool
+
+
+def _volume(pool, base, mib):
+    return pool.createXML(f"<volume><name>{virt.name(base)}.qcow2</name><capacity unit='MiB'>{mib}</capacity>"
+                          f"<target><format type='qcow2'/></target></volume>")
+
+
+def _network_xml(net_name, mode, prefix):
+    forward = "" if mode == "isolated" else f"<forward mode='{mode}'/>"
+    return (f"<network><name>{net_name}</name>{forward}<ip address='{prefix}.1' netmask='255.255.255.0'>"
+            f"<dhcp><range start='{prefix}.10' end='{prefix}.100'/></dhcp></ip></network>")
+
+
+def _network(conn, base, mode):
+    """What notebook 08's cell does: a reserved subnet, the XML, define and start, under the lease."""
+    with virt.network_lease(conn):
+        prefix = virt.reserve_subnet(conn, base).rsplit(".", 1)[0]
+        net = conn.networkDefineXML(_network_xml(virt.name(base), mode, prefix))
+        net.create()
+    return net
+
+
 def test_connect_prefers_argument_then_environment(monkeypatch):
     assert virt.choose_uri("test:///default") == ("test:///default", "argument")
     monkeypatch.setenv(virt.URI_ENV, "test:///default")
@@ -92,12 +125,11 @@ def test_transient_domain_rerun_and_listing(test_conn):
 
 
 def test_pools_volumes_networks_and_cleanup(test_conn):
-    pool = virt.pool(test_conn, "upool")
-    assert virt.pool(test_conn, "upool").name() == pool.name()      # reuse
-    vol = virt.volume(pool, "uvol", 64)
+    pool = _pool(test_conn, "upool")
+    vol = _volume(pool, "uvol", 64)
     assert vol.info()[1] == 64 * 2**20
     for mode in ("nat", "route", "isolated"):
-        net = virt.network(test_conn, f"u-{mode}", mode)
+        net = _network(test_conn, f"u-{mode}", mode)
         assert virt.network_summary(net)["mode"] == mode
     left = virt.CLEANER.leftovers(session.SESSION_ID)
     assert any("pool" in l for l in left) and sum("network" in l for l in left) == 3
@@ -133,7 +165,7 @@ def test_isolated_network_check_not_attempted_for_the_starter(test_conn):
 
 
 def test_isolated_network_check_refuses_a_subnet_in_use(test_conn):
-    nat = virt.network(test_conn, "usednat", "nat")
+    nat = _network(test_conn, "usednat", "nat")
     ip = virt.network_summary(nat)["address"].split("/")[0]
     verdict = virt.check_isolated_network(_iso(ip=f"<ip address='{ip}' netmask='255.255.255.0'/>"), test_conn)
     assert not verdict and f"the libvirt network {nat.name()}" in str(verdict) and "virt.reserve_subnet" in str(verdict)
@@ -170,11 +202,6 @@ def test_reserved_subnet_on_system_is_a_session_file_that_clean_up_removes(monke
         virt.CLEANER.remove(session.SESSION_ID)
         virt.CLEANER.remove(OTHER)
     assert not path.exists() and not virt._reservation_path("isounit").exists()
-
-
-def test_network_xml_rejects_unknown_mode():
-    with pytest.raises(WorkbookError, match="Unknown network mode"):
-        virt.network_xml("x", "bridge-ish", "10.0.0.0/24")
 
 
 def test_virsh_runs_for_real_and_skips_unshared_state():
@@ -281,7 +308,7 @@ def test_qemu_process_and_bridge_state_on_system():
     system_conn().close()
     conn = virt.connect(virt.SYSTEM_URI)
     try:
-        net = virt.network(conn, "brunit", "isolated")
+        net = _network(conn, "brunit", "isolated")
         st = virt.bridge_state(virt.network_summary(net)["bridge"])
         assert st["up"] and not st["carrier"] and st["ports"] == []     # no guest yet: no carrier
         dom = virt.define(conn, virt.domain_xml(conn, "procunit", network=net.name()))
@@ -298,8 +325,8 @@ def test_volume_plot_shows_allocation_bars_and_pool_plot_says_what_volumes_use(t
     from matplotlib.figure import Figure
 
     from helpers.widgets import virt_widgets as vw
-    pool = virt.pool(test_conn, "plotpool")
-    virt.volume(pool, "pv", 64)
+    pool = _pool(test_conn, "plotpool")
+    _volume(pool, "pv", 64)
     ax = vw.plot_volumes(pool, ax=Figure().add_subplot())
     assert ax.get_xscale() == "log" and all(p.get_width() > 0 for p in ax.patches)
     ax = vw.plot_pools(test_conn, ax=Figure().add_subplot())
@@ -383,11 +410,11 @@ def test_network_views_skip_a_network_removed_meanwhile(test_conn):
     from matplotlib.figure import Figure
 
     from helpers.widgets import virt_widgets as vw
-    keep = virt.network(test_conn, "keepnet", "isolated")
+    keep = _network(test_conn, "keepnet", "isolated")
     gone_name = session.resource_name("gonenet", OTHER)
 
     def foreign():
-        return test_conn.networkDefineXML(virt.network_xml(gone_name, "isolated", "10.213.249.0/24"))
+        return test_conn.networkDefineXML(_network_xml(gone_name, "isolated", "10.213.249"))
 
     gone = foreign()
     racing = _Racing(test_conn, gone.undefine)
@@ -411,8 +438,9 @@ def test_network_views_skip_a_network_removed_meanwhile(test_conn):
 
 
 def test_pool_and_volume_rows_skip_what_was_removed_meanwhile(test_conn):
-    pool = virt.pool(test_conn, "keeppool")
-    other = test_conn.storagePoolDefineXML(virt.pool_xml(session.resource_name("gonepool", OTHER), "/nonexistent"), 0)
+    pool = _pool(test_conn, "keeppool")
+    other = test_conn.storagePoolDefineXML(f"<pool type='dir'><name>{session.resource_name('gonepool', OTHER)}</name>"
+                                         "<target><path>/nonexistent</path></target></pool>", 0)
     other.create(0)
 
     def remove_other():
@@ -423,8 +451,8 @@ def test_pool_and_volume_rows_skip_what_was_removed_meanwhile(test_conn):
     names = [r["name"] for r in virt.pool_rows(racing, session_only=False)]
     assert racing.raced and pool.name() in names and other.name() not in names
     assert [r["name"] for r in virt.pool_rows(test_conn)] == [pool.name()]
-    virt.volume(pool, "v1", 8)
-    v2 = virt.volume(pool, "v2", 8)
+    _volume(pool, "v1", 8)
+    v2 = _volume(pool, "v2", 8)
     rows = virt.volume_rows(_Racing(pool, lambda: v2.delete(0)))
     assert [r["name"] for r in rows] == [virt.name("v1") + ".qcow2"]
 
@@ -488,7 +516,12 @@ from helpers import session, virt
 conn = virt.connect(virt.SYSTEM_URI)
 time.sleep(max(0.0, float(sys.argv[1]) - time.time()))      # both start at the same moment
 try:
-    s = virt.network_summary(virt.network(conn, "net-nat", "nat"))
+    with virt.network_lease(conn):                           # what notebook 08's cell does
+        prefix = virt.reserve_subnet(conn, "net-nat").rsplit(".", 1)[0]
+        net = conn.networkDefineXML(f"<network><name>{virt.name('net-nat')}</name><forward mode='nat'/>"
+                                    f"<ip address='{prefix}.1' netmask='255.255.255.0'/></network>")
+        net.create()
+    s = virt.network_summary(net)
     print(json.dumps({"bridge": s["bridge"], "address": s["address"]}), flush=True)
     time.sleep(float(sys.argv[2]))                           # keep it while the other one makes its own
 finally:
@@ -546,8 +579,8 @@ def test_no_cell_echoes_a_return_value(notebook):
     nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / notebook, as_version=4)
     loud = []
     for cell in nb.cells:
-        if cell.cell_type != "code" or "check" in cell.metadata.get("tags", []):
-            continue   # a check cell's last value is its Verdict: that is its display
+        if cell.cell_type != "code" or "check" in cell.metadata.get("tags", []) or cell.source.startswith("%%"):
+            continue   # a check cell's last value is its Verdict: that is its display; %%bash cells are shell
         body = ast.parse(cell.source).body
         last = body[-1] if body else None
         if not isinstance(last, ast.Expr) or _ends_with_semicolon(cell.source):
