@@ -1,21 +1,23 @@
 """Docker storage (§2.12.3): the container layer, volumes, bind mounts, backups.
 
-Everything here goes through the Docker SDK and labels what it creates with
-the session (:func:`helpers.docker_engine.labels`), so that
-``helpers.cleanup()`` removes it and nothing else:
+Notebook 11 makes its volumes, mounts, backups and prunes with the Docker SDK
+in its own cells (``client.volumes.create(...)``, ``client.containers.run(...,
+volumes={...})``), beside the ``docker`` commands.  This module keeps what a
+cell cannot show in a few lines, labelling what it creates with the session
+(:func:`helpers.docker_engine.labels`) so that ``helpers.cleanup()`` removes it
+and nothing else:
 
-* :func:`create_volume` / :func:`anonymous_volume` make named and anonymous
-  volumes *with* the session labels (an anonymous volume that Docker makes
-  for ``-v /data`` carries no labels; one made through a ``Mount`` does).
-* :func:`sh` runs one shell command in a throw-away ``debian`` container and
-  returns its output: the notebook's stand-in for ``docker run -it ... bash``.
-* :func:`start_database` runs MariaDB with its data in a volume and waits,
-  with a timeout, until it answers; :func:`sql` runs a query in it.
-* :func:`backup` / :func:`restore` do the chapter's ``--volumes-from`` + tar.
+* :func:`show_volumes` / :func:`list_volumes`: this session's volumes with the
+  containers that use them, as a table.
+* :func:`wait_database` waits, with a timeout, until MariaDB answers in its
+  container; :func:`start_database` is the notebook's
+  ``client.containers.run("mariadb", ..., volumes={...})`` plus that wait.
 * :func:`measure_write_throughput` writes the same data to the container
   layer, a volume and a bind mount and reports MB/s; :func:`plot_throughput`.
-* :func:`prune_session_volumes` is ``docker volume prune`` limited by a
-  label filter to this session's volumes.
+* :func:`ordinary_user` / :func:`user_folder` for the ``--user`` lesson, and
+  the session's host folders (:func:`workdir`).
+* :func:`create_volume`, :func:`sh` and :func:`remove_container`, used by the
+  measurement, the exercise checker and notebook 12.
 
 Names: every container and volume is called ``wb-<session>-<base>``
 (:func:`helpers.session.resource_name`), because container and volume names
@@ -42,10 +44,9 @@ from pathlib import Path
 
 from . import docker_engine, session
 from .cleanup import Cleaner
-from .errors import AlreadyInUse, NotFound, WaitTimeout, WorkbookError, wait_for
+from .errors import AlreadyInUse, WorkbookError, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-VOLUMES_DIR = "/var/lib/docker/volumes"
 
 
 # --- host folders ------------------------------------------------------------------
@@ -128,52 +129,6 @@ def create_volume(name: str, *, driver: str = "local", driver_opts: dict | None 
         raise docker_engine.explain_api_error(exc, f"Creating the volume {name!r}") from None
 
 
-def anonymous_volume(target: str, *, read_only: bool = False):
-    """A ``Mount`` for a new anonymous volume at ``target`` (like ``-v /data``), with the session labels."""
-    from docker.types import Mount
-
-    return Mount(target, None, type="volume", read_only=read_only, labels=docker_engine.labels())
-
-
-def implicit_volume(base: str = "implicit") -> dict:
-    """``docker run -v NAME:/v debian ...`` with a NAME no volume has yet: the engine creates the volume.
-
-    Returns what the engine made (name, driver, labels, what the container saw)
-    and removes the volume at once: a volume created this way carries no
-    session labels, so the clean-up could not tell it from someone else's.
-    """
-    import docker.errors
-
-    from .images import ensure_image
-
-    ensure_image("debian")
-    cli = docker_engine.client()
-    name = session.resource_name(base)
-    try:
-        out = cli.containers.run("debian", ["bash", "-c", "echo made on the fly > /v/f.txt && ls /v"],
-                                 volumes={name: {"bind": "/v", "mode": "rw"}}, remove=True,
-                                 name=_throwaway_name(base), labels=docker_engine.labels())
-        volume = cli.volumes.get(name)
-        return {"name": name, "driver": volume.attrs.get("Driver"), "labels": volume.attrs.get("Labels") or {},
-                "container saw": out.decode(errors="replace").split()}
-    finally:
-        try:
-            cli.volumes.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-
-
-def get_volume(name: str):
-    """The volume called ``name`` (``docker volume inspect``), or a clear :class:`NotFound`."""
-    import docker.errors
-
-    try:
-        return docker_engine.client().volumes.get(name)
-    except docker.errors.NotFound:
-        raise NotFound(f"There is no volume called {name!r}: create it with create_volume(...) "
-                       f"(named with helpers.session.resource_name) or list them with list_volumes().") from None
-
-
 def list_volumes() -> list[dict]:
     """``docker volume ls --filter label=<this session>`` as rows (name, driver, mountpoint, used by).
 
@@ -209,6 +164,11 @@ def short_volume_name(name: str) -> str:
     return f"{name[:12]}… (anonymous)" if _is_anonymous(name) else name
 
 
+def show_volumes() -> None:
+    """Print this session's volumes as a table: name, driver, mountpoint and the containers that use them."""
+    show_table(list_volumes(), empty="(no volume)")
+
+
 def show_table(rows: list[dict], empty: str = "(nothing)") -> None:
     """Print rows of dicts as an aligned text table (readable in any output)."""
     if not rows:
@@ -219,113 +179,6 @@ def show_table(rows: list[dict], empty: str = "(nothing)") -> None:
     print("  ".join(k.upper().ljust(widths[k]) for k in keys))
     for r in rows:
         print("  ".join(str(r.get(k, "")).ljust(widths[k]) for k in keys))
-
-
-def host_listing(volume_name: str) -> list[str]:
-    """The files in a volume's folder on the host (its Mountpoint), read directly (needs root)."""
-    mountpoint = Path(get_volume(volume_name).attrs["Mountpoint"])
-    try:
-        return sorted(p.name for p in mountpoint.iterdir())
-    except PermissionError:
-        raise WorkbookError(f"Only root may read {mountpoint} on the host (Docker owns that folder); "
-                            f"look at the volume from a container instead: sh('ls /v', volumes=...).") from None
-
-
-def remove_volume(name: str, *, missing_ok: bool = True) -> bool:
-    """``docker volume rm NAME``: refuses (one sentence) while a container uses it.
-
-    Returns False when there was no such volume (so that re-running a cell works).
-    """
-    import docker.errors
-
-    try:
-        volume = get_volume(name)
-    except NotFound:
-        if missing_ok:
-            return False
-        raise
-    if not _is_ours(volume.attrs.get("Labels")):
-        raise WorkbookError(f"The volume {name!r} was not created by this notebook: it is left alone.")
-    try:
-        volume.remove()
-        return True
-    except docker.errors.APIError as exc:
-        if "in use" in str(exc):
-            raise AlreadyInUse(f"The volume {name!r} is still used by a container: remove that container "
-                               f"first (docker rm), then the volume.") from None
-        raise docker_engine.explain_api_error(exc, f"Removing the volume {name!r}") from None
-
-
-def engine_version() -> dict:
-    """The engine's version and the API version this kernel speaks with it (what decides prune's behaviour)."""
-    cli = docker_engine.client()
-    return {"engine": cli.version().get("Version", "?"), "api": str(cli.api.api_version)}
-
-
-def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
-    try:
-        return tuple(int(x) for x in version.split(".")[:2]) >= wanted
-    except ValueError:
-        return False
-
-
-def prune_keeps_named_volumes() -> bool:
-    """True when a plain ``docker volume prune`` leaves unused *named* volumes alone.
-
-    Engine 23.0 (API 1.42) changed it: asked through API 1.42 or later, prune
-    removes only anonymous volumes unless the filter ``all=true`` (the CLI's
-    ``--all``/``-a``) is given; through an older API, and on older engines, it
-    removes every unused volume.
-    """
-    return _api_at_least(engine_version()["api"], (1, 42))
-
-
-def prune_session_volumes(*, all_volumes: bool = False) -> list[str]:
-    """``docker volume prune [--all] --filter label=<this session>``: unused volumes of this session only.
-
-    Without ``all_volumes`` it does what a plain ``docker volume prune`` does on
-    this engine (see :func:`prune_keeps_named_volumes`); with it, named unused
-    volumes go too, on any engine.  Returns the full names of the volumes removed.
-    """
-    filters = docker_engine.session_filter()
-    if all_volumes and prune_keeps_named_volumes():
-        filters["all"] = ["true"]  # an older API rejects this filter, and prunes named volumes anyway
-    result = docker_engine.client().volumes.prune(filters=filters)
-    return result.get("VolumesDeleted") or []
-
-
-def describe_pruned(names: list[str]) -> str:
-    """One line per volume removed by a prune (anonymous ids shortened), or a sentence when there was none."""
-    if not names:
-        return "  (no volume)"
-    return "\n".join(f"  {short_volume_name(n)}" for n in sorted(names, key=_is_anonymous))
-
-
-def try_install_plugin(name: str = "vieux/sshfs") -> str:
-    """Try ``docker plugin install --grant-all-permissions NAME`` and return what happened, in words.
-
-    A plugin exists once per engine, so the try runs under a lease: two
-    notebooks never install and remove the same plugin at the same time.
-    """
-    import docker.errors
-
-    from . import leases
-
-    cli = docker_engine.client()
-    with leases.acquire(f"docker-plugin-{name}", what=f"the Docker plugin {name} (one per engine)", wait=120):
-        try:
-            plugin = cli.plugins.install(name)
-        except docker.errors.APIError as exc:
-            return f"The engine could not install the plugin {name}: {getattr(exc, 'explanation', None) or exc}"
-        except Exception as exc:  # the SDK streams the privileges request and may fail on its own
-            return f"The engine could not install the plugin {name}: {exc}"
-        # It worked (a registry answered): remove it again, it is not the lesson's to keep.
-        try:
-            plugin.disable(force=True)
-            plugin.remove(force=True)
-        except docker.errors.APIError:
-            pass
-    return f"The plugin {name} was installed (and removed again): a registry answered."
 
 
 # --- running commands with mounts ------------------------------------------------
@@ -386,11 +239,6 @@ def sh(command: str, *, image: str = "debian", name: str | None = None, keep: bo
         last = output.strip().splitlines()[-1:] or ["(no output)"]
         raise WorkbookError(f"The command exited with code {result['StatusCode']}: {last[0]}")
     return output
-
-
-def host_user() -> str:
-    """``uid:gid`` of this kernel, for containers that write into a host folder."""
-    return f"{os.getuid()}:{os.getgid()}"
 
 
 #: The uid:gid the ``--user`` lesson runs a container as when the kernel is root: the first
@@ -466,60 +314,6 @@ def wait_database(container, *, timeout: float = 90) -> float:
 
     wait_for(ready, timeout=timeout, what=f"MariaDB in {container.name} to accept connections", interval=0.3)
     return time.monotonic() - started
-
-
-def sql(container, query: str, *, database: str | None = None) -> list[tuple[str, ...]]:
-    """Run SQL with the ``mariadb`` client inside the container; return the rows (tab-separated text)."""
-    argv = ["mariadb", "-uroot", "--batch", "--skip-column-names", "-e", query]
-    if database:
-        argv.insert(1, database)
-    result = container.exec_run(argv)
-    text = result.output.decode(errors="replace")
-    if result.exit_code != 0:
-        raise WorkbookError(f"MariaDB refused the query: {text.strip().splitlines()[-1] if text.strip() else 'no message'}")
-    return [tuple(line.split("\t")) for line in text.splitlines() if line]
-
-
-def query_rows(container, query: str, *, database: str | None = None) -> list[dict]:
-    """Run a SELECT with the ``mariadb`` client inside the container; rows as dicts, to print with :func:`show_table`."""
-    argv = ["mariadb", "-uroot", "--batch", "-e", query]
-    if database:
-        argv.insert(1, database)
-    result = container.exec_run(argv)
-    text = result.output.decode(errors="replace")
-    if result.exit_code != 0:
-        raise WorkbookError(f"MariaDB refused the query: {text.strip().splitlines()[-1] if text.strip() else 'no message'}")
-    lines = [line.split("\t") for line in text.splitlines() if line]
-    return [dict(zip(lines[0], row)) for row in lines[1:]] if lines else []
-
-
-# --- backup and restore ------------------------------------------------------------
-
-def backup(source_container: str, path: str = "/data", *, backup_dir: Path | None = None,
-           file: str = "backup.tar") -> tuple[Path, str]:
-    """``docker run --rm --volumes-from SRC -v DIR:/backup debian tar cvf /backup/FILE PATH``.
-
-    Returns the tar file on the host and tar's listing.
-    """
-    backup_dir = Path(backup_dir or workdir("backup"))
-    output = sh(f"tar cvf /backup/{file} {path}", volumes_from=[source_container],
-                volumes={str(backup_dir): {"bind": "/backup", "mode": "rw"}})
-    return backup_dir / file, output
-
-
-def restore(target_container: str, path: str = "/data2", *, backup_dir: Path | None = None,
-            file: str = "backup.tar") -> str:
-    """Restore a backup into a new anonymous volume at ``path`` of a new container ``target_container``.
-
-    ``docker run -v PATH --name TARGET -v DIR:/backup debian bash -c "cd PATH && tar xvf /backup/FILE --strip 1"``;
-    the container stays (stopped) so that its volume can be reached with ``--volumes-from``.
-    """
-    backup_dir = Path(backup_dir or workdir("backup"))
-    if not (backup_dir / file).exists():
-        raise NotFound(f"There is no backup file {backup_dir / file}: run backup(...) first.")
-    return sh(f"cd {path} && tar xvf /backup/{file} --strip 1", name=target_container, keep=True,
-              mounts=[anonymous_volume(path)],
-              volumes={str(backup_dir): {"bind": "/backup", "mode": "ro"}})
 
 
 # --- write throughput -----------------------------------------------------------

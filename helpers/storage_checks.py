@@ -148,7 +148,7 @@ def _run_once(volumes: dict[str, dict], command: str):
 def check_data_survives(volumes) -> Verdict:
     """Does the ``volumes=`` setting keep ``/data/notes.txt`` in a named volume after the container is removed?
 
-    ``volumes`` is what you would pass to ``docker_engine.run(..., volumes=...)``:
+    ``volumes`` is what you would pass to ``client.containers.run(..., volumes=...)``:
     ``{"name": {"bind": "/data", "mode": "rw"}}`` or ``["name:/data"]``.
     """
     v = Verdict(TITLE)
