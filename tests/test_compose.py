@@ -40,7 +40,10 @@ def test_up_runs_every_service_healthy_and_labelled(project):
     assert answer.headers["X-Upstream"].endswith(":5000")
 
 
-def test_config_interpolates_the_session_labels(project):
+def test_config_adds_the_session_labels_from_the_override(project):
+    assert "org.cloud-workbook" not in (project.directory / "compose.yaml").read_text()
+    override = (project.directory / compose.OVERRIDE).read_text()
+    assert session.SESSION_ID in override and "${" not in override
     model = project.config()
     assert model["services"]["tasks"]["labels"][session.SESSION_LABEL] == session.SESSION_ID
     assert model["volumes"]["tasks-data"]["labels"][session.SESSION_LABEL] == session.SESSION_ID
@@ -76,11 +79,48 @@ def test_ps_columns_fit_a_notebook_line(project, capsys):
     assert all(len(line) <= 100 for line in out.splitlines()), out
     project.show("ps", "--format", compose.PS_COLUMNS)
     command = capsys.readouterr().out.splitlines()[0]
-    import shlex
-
     # the printed command is one a terminal runs as it is (quoted, \t as typed)
-    assert shlex.split(command)[1:] == ["docker", "compose", "-p", project.name, "ps", "--format", compose.PS_COLUMNS]
+    assert command == "$ " + project.command_line("ps", "--format", compose.PS_COLUMNS)
     assert "\t" not in command
+
+
+def _run_as_a_terminal_would(line: str) -> str:
+    """Run a printed ``cd DIR && VAR=value ... docker compose ...`` line without a shell: split it with
+    shlex, change to DIR, set the leading variables, run the rest from a clean environment."""
+    import os
+    import shlex
+    import subprocess
+
+    words = shlex.split(line)
+    assert words[0] == "cd" and words[2] == "&&", line
+    folder, words = words[1], words[3:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROXY_", "COMPOSE_", "WORKBOOK_"))}
+    while "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    assert words[:2] == ["docker", "compose"], line
+    done = subprocess.run(words, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def test_a_printed_command_line_runs_as_printed(project, capsys):
+    for args in (("ps", "--format", "{{.Name}} {{.Service}} {{.Ports}}"), ("config", "--format", "json"),
+                 ("port", "proxy", "80")):
+        project.show(*args)
+        printed = capsys.readouterr().out
+        line, _, output = printed.partition("\n")
+        assert line.startswith("$ cd "), line
+        assert f"-f compose.yaml -f {compose.OVERRIDE} -p {project.name}" in line
+        assert f"PROXY_PORT={project.env['PROXY_PORT']} " in line
+        assert _run_as_a_terminal_would(line[2:]).strip() == output.strip(), args
+
+
+def test_a_printed_command_with_compose_project_name_runs_as_printed(project):
+    other = compose.Project(name=project.name, directory=project.directory, env=dict(project.env), use_p=False)
+    line = other.command_line("ps", "--format", "{{.Name}}")
+    assert f"COMPOSE_PROJECT_NAME={project.name} " in line and " -p " not in line
+    assert _run_as_a_terminal_would(line).split() == sorted(c.name for c in project.containers())
 
 
 def test_a_failing_replica_changes_the_title_of_notebook_15s_chart(project):
