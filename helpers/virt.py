@@ -332,13 +332,6 @@ def _listing_race(args, stderr: str) -> bool:
 
 # --------------------------------------------------------------------------- node
 
-def node_info(conn) -> dict:
-    """``getInfo()`` with its eight fields named (the same numbers as ``virsh nodeinfo``)."""
-    keys = ["CPU model", "memory (MiB)", "CPUs", "CPU frequency (MHz)", "NUMA nodes",
-            "sockets per node", "cores per socket", "threads per core"]
-    return dict(zip(keys, conn.getInfo()))
-
-
 def capabilities_summary(conn) -> dict:
     """The parts of ``getCapabilities()`` worth reading: host CPU and the guest types offered."""
     root = ET.fromstring(conn.getCapabilities())
