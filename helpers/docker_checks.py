@@ -303,7 +303,7 @@ def _port_taken(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def check_name_resolution(*, min_containers: int = 2) -> Verdict:
+def check_name_resolution(*, min_containers: int = 2, dns_wait: float = 10) -> Verdict:
     """Two running containers of this notebook, created since the exercise began
     (:func:`begin_exercise`), share a user-defined network (also created since) on which each
     resolves the other's name to the right address."""
@@ -347,12 +347,21 @@ def check_name_resolution(*, min_containers: int = 2) -> Verdict:
     a, b = members[0], members[1]
     for src, dst in ((a, b), (b, a)):
         want = dst.attrs["NetworkSettings"]["Networks"][best.name]["IPAddress"]
-        try:
-            res = containers.execute(src, ["getent", "hosts", dst.name])
-        except WorkbookError as exc:
-            v.fail(f"Could not run a name lookup inside {short(src.name)}: {exc}")
+        # Docker's DNS learns of a container a moment after it starts: a right answer may need a few tries
+        deadline = time.monotonic() + dns_wait
+        while True:
+            try:
+                res = containers.execute(src, ["getent", "hosts", dst.name])
+            except WorkbookError as exc:
+                res = None
+                v.fail(f"Could not run a name lookup inside {short(src.name)}: {exc}")
+                break
+            got = res.output.split()[0] if res.exit_code == 0 and res.output.strip() else None
+            if got == want or res.exit_code in (126, 127) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.3)
+        if res is None:
             continue
-        got = res.output.split()[0] if res.exit_code == 0 and res.output.strip() else None
         if got == want:
             v.ok(f"Inside {short(src.name)}, the name {dst.name} resolves to {got}.")
         elif res.exit_code in (126, 127) or "not found" in res.output:
