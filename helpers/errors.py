@@ -119,6 +119,10 @@ def _docker_sentence(exc) -> str | None:
     if isinstance(exc, de.NotFound):
         return (f"Docker has no such object ({text}): list what exists with docker ps -a, "
                 f"docker network ls or docker volume ls.")
+    url = getattr(getattr(exc, "response", None), "url", "") or ""
+    if "/plugins/" in url and any(w in low for w in ("registry", "dial tcp", "lookup", "denied")):
+        return (f"The plugin could not be fetched ({text.splitlines()[0][:120]}): plugins come from an image "
+                f"registry, and none answers here.")
     if any(w in low for w in ("pull access denied", "manifest unknown", "registry", "dial tcp")):
         return (f"The image is not here and no registry could give it ({text.splitlines()[0][:120]}): "
                 f"build it on this machine (docker build, or helpers.images.ensure_image for the chapter's "

@@ -21,6 +21,8 @@ CASES = {
                     "APIError", "That name is already taken"),
     "missing image": ("import docker\ndocker.from_env().containers.run('wb-no-such-image:1', 'true')",
                       "APIError", "The image is not here and no registry could give it"),
+    "plugin without a registry": ("import docker\ndocker.from_env().plugins.install('vieux/sshfs')",
+                                  "APIError", "The plugin could not be fetched"),
     "port allocated": ("import docker, socket\nfrom helpers import docker_engine as de\n"
                        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); port = s.getsockname()[1]\n"
                        "docker.from_env().containers.run('debian', 'sleep 5', detach=True, labels=de.labels(),\n"
