@@ -1,24 +1,23 @@
-"""Docker images (§2.12.4): layers, building, the build context, tags, registries.
+"""Docker images (§2.12.4): what notebook 12 cannot show in a few lines of SDK calls.
 
-Thin, labelled wrappers over the Docker SDK that return plain data a
-notebook can print or plot:
+The notebook runs every image operation itself, with the Docker SDK
+(``client.images.build(...)``, ``image.tag(...)``, ``client.images.push(...)``)
+and with the ``docker`` command beside it.  This module keeps the rest:
 
-* :func:`engine_storage` -- the storage-driver part of ``docker info``.
-* :func:`try_pull` -- ``docker pull`` and the engine's real answer.
-* :func:`image_rows`, :func:`container_size_rows` -- ``docker image ls`` and ``docker ps -sa``.
-* :func:`diff_rows`, :func:`commit` -- ``docker diff`` and ``docker commit -a -m``.
-* :func:`build` -- ``docker build -t ... --build-arg ... [-f ...] PATH|URL`` with the session
-  labels, the time it took, which steps came from the cache, and a one-sentence
-  error naming the failing step.
+* :class:`BuildResult` (:meth:`BuildResult.from_log`) -- a build's seconds and which of the
+  Dockerfile's steps came from the cache, read from the build log.
+* :func:`build` -- the two-step labelled build (the Dockerfile alone, then the session labels)
+  whose log numbers the steps as the Dockerfile does; used by the cache experiment and the
+  exercise check, with a one-sentence error naming the failing step.
 * :func:`instruction_order_builds`, :func:`plot_build_times` -- what an edit costs with the
   slow step after or before ``COPY``, measured and plotted.
-* :func:`context_tar` -- a context packed as a tar file, to serve as a URL context.
-* :func:`context_size` -- the bytes ``docker build`` sends to the daemon, with
-  or without ``.dockerignore``.
-* :func:`layers`, :func:`plot_layers` -- the layer view (``docker history``).
-* :func:`save`, :func:`load` -- ``docker save -o`` / ``docker load -i``.
-* :func:`start_registry`, :func:`push`, :func:`pull`, :func:`tag`,
-  :func:`catalog` -- a private registry on ``localhost:5000``.
+* :func:`context_size`, :func:`cluttered_context` -- the bytes ``docker build`` sends to the
+  daemon, with or without ``.dockerignore``.
+* :func:`layers`, :func:`plot_layers` -- the layer view (``docker history``), drawn.
+* :func:`start_registry` -- a private registry on ``localhost:5000`` under the host port's lease.
+* :func:`add_context`, :func:`context_copy`, :func:`context_tar`, :func:`serve_file`,
+  :func:`tasks_service_context` -- scratch build contexts, and a stand-in web server.
+* :func:`short_ids` -- ids and digests cut to 12 hex digits, as ``docker image ls`` shows them.
 
 Names: image tags, like container names, are engine-wide, so every image a
 lesson makes is called ``wb-<session>-<name>[:tag]``
@@ -55,98 +54,11 @@ def _human(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-human_size = _human
-
-
 def _ours(labels: dict | None) -> bool:
     return (labels or {}).get(session.SESSION_LABEL) == session.SESSION_ID
 
 
-# --- the engine ------------------------------------------------------------------
-
-def engine_storage() -> dict:
-    """The lines of ``docker info`` about storage: driver, backing file system, counts."""
-    info = docker_engine.client().info()
-    status = dict(info.get("DriverStatus") or [])
-    return {"Server Version": info.get("ServerVersion"), "Storage Driver": info.get("Driver"),
-            "Backing Filesystem": status.get("Backing Filesystem"),
-            "Docker Root Dir": info.get("DockerRootDir"),
-            "Containers": info.get("Containers"), "Running": info.get("ContainersRunning"),
-            "Paused": info.get("ContainersPaused"), "Stopped": info.get("ContainersStopped"),
-            "Images": info.get("Images")}
-
-
-def try_pull(ref: str, *, timeout: float = 30) -> tuple[bool, str]:
-    """``docker pull REF``: (True, digest line) or (False, the engine's error message)."""
-    import docker.errors
-
-    from .errors import WaitTimeout, run_with_timeout
-    from .images import split_ref
-
-    repo, tag = split_ref(ref)
-    try:
-        image = run_with_timeout(lambda: docker_engine.client().images.pull(repo, tag=tag),
-                                 timeout=timeout, what=f"docker pull {ref}")
-    except docker.errors.APIError as exc:
-        return False, str(getattr(exc, "explanation", None) or exc)
-    except WaitTimeout as exc:
-        return False, str(exc)
-    return True, f"Pulled {ref}: {image.id[:19]}"
-
-
-# --- listing ---------------------------------------------------------------------
-
-def _ago(created: float) -> str:
-    seconds = max(0, time.time() - created)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds >= size or unit == "second":
-            n = int(seconds // size)
-            return f"{n} {unit}{'' if n == 1 else 's'} ago"
-
-
-def image_rows(names: list[str] | None = None, *, session_only: bool = False) -> list[dict]:
-    """``docker image ls`` as rows; only the repositories in ``names`` if given."""
-    cli = docker_engine.client()
-    flt = docker_engine.session_filter() if session_only else None
-    rows = []
-    for summary in cli.api.images(filters=flt):
-        for ref in summary.get("RepoTags") or ["<none>:<none>"]:
-            repo, _, tag = ref.rpartition(":")
-            if names and repo not in names:
-                continue
-            rows.append({"repository": repo, "tag": tag, "image id": summary["Id"].split(":")[1][:12],
-                         "created": _ago(summary.get("Created", 0)), "size": _human(summary.get("Size", 0))})
-    return sorted(rows, key=lambda r: (r["repository"], r["tag"]))
-
-
-def container_size_rows(*, session_only: bool = True) -> list[dict]:
-    """``docker ps -sa``: each container's own layer (SIZE) and the image below it (virtual)."""
-    flt = docker_engine.session_filter() if session_only else None
-    rows = []
-    for c in docker_engine.client().api.containers(all=True, size=True, filters=flt):
-        rows.append({"name": c["Names"][0].lstrip("/"), "image": c["Image"], "status": c["Status"],
-                     "size (writable layer)": _human(c.get("SizeRw") or 0),
-                     "virtual (image + layer)": _human(c.get("SizeRootFs") or 0)})
-    return rows
-
-
-def diff_rows(container) -> list[str]:
-    """``docker diff``: A (added), C (changed), D (deleted) paths of the container's layer."""
-    kinds = {0: "C", 1: "A", 2: "D"}
-    return [f"{kinds.get(d['Kind'], '?')} {d['Path']}" for d in (container.diff() or [])]
-
-
-def commit(container, repository: str, tag: str = "latest", *, author: str = "", message: str = ""):
-    """``docker commit -a AUTHOR -m MESSAGE CONTAINER REPO:TAG``, with the session labels on the image."""
-    import docker.errors
-
-    changes = [f'LABEL {k}="{v}"' for k, v in docker_engine.labels().items()]
-    try:
-        return container.commit(repository=repository, tag=tag, author=author, message=message,
-                                changes=changes)
-    except docker.errors.APIError as exc:
-        raise docker_engine.explain_api_error(exc, f"Committing {container.name}") from None
-
+# --- ids ----------------------------------------------------------------------------
 
 _SHA = re.compile(r"(@|[Dd]igest: )?sha256:([0-9a-f]{12})[0-9a-f]{52}")
 
@@ -159,59 +71,6 @@ def short_ids(text: str) -> str:
     still reads as a digest.
     """
     return _SHA.sub(lambda m: f"{m.group(1)}sha256:{m.group(2)}…" if m.group(1) else m.group(2), text)
-
-
-@dataclass
-class Removal:
-    """What ``docker image rm REF`` did, with ids cut to 12 hex digits; prints as one line."""
-
-    ref: str
-    image_id: str
-    untagged: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    #: The names the image still has when it was not deleted.
-    still_named: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        also = [u for u in self.untagged if u != self.ref]
-        names = f" (and {', '.join(also)})" if also else ""
-        if not self.deleted:
-            return (f"{self.ref}: name removed{names}; the image {self.image_id} stays, "
-                    f"still named {', '.join(self.still_named) or 'by another name'}")
-        rest = self.deleted[1:]
-        return (f"{self.ref}: name removed{names}; image {self.deleted[0]} deleted"
-                + (f", with {len(rest)} layer(s) or parent image(s) nothing else used ({', '.join(rest)})"
-                   if rest else ""))
-
-    def __iter__(self):  # the engine's own lines, shortened: "Untagged: ...", "Deleted: ..."
-        yield from [f"Untagged: {u}" for u in self.untagged] + [f"Deleted: {d}" for d in self.deleted]
-
-
-def remove_image(ref: str, *, force: bool = False) -> Removal:
-    """``docker image rm REF`` (``docker rmi``): what the engine untagged and deleted, as one printable line."""
-    import docker.errors
-
-    api = docker_engine.client().api
-    try:
-        image_id = api.inspect_image(ref)["Id"]
-        result = api.remove_image(ref, force=force)
-    except docker.errors.ImageNotFound:
-        raise NotFound(f"There is no image {ref!r} here: list them with image_rows().") from None
-    except docker.errors.APIError as exc:
-        if "being used" in str(exc) or "must be forced" in str(exc):
-            raise AlreadyInUse(f"The image {ref!r} is used by a container: remove the container first "
-                               f"(or force, which leaves the container without its image name).") from None
-        raise docker_engine.explain_api_error(exc, f"Removing the image {ref}") from None
-    removal = Removal(ref if ":" in ref.split("/")[-1] or "@" in ref else f"{ref}:latest", short_ids(image_id))
-    for item in result:
-        for key, value in item.items():
-            (removal.untagged if key == "Untagged" else removal.deleted).append(short_ids(value))
-    if not removal.deleted:
-        try:
-            removal.still_named = api.inspect_image(image_id).get("RepoTags") or []
-        except docker.errors.ImageNotFound:
-            pass
-    return removal
 
 
 # --- building ----------------------------------------------------------------------
@@ -233,6 +92,22 @@ class BuildResult:
     log: list[str] = field(default_factory=list)
     label_log: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_log(cls, image, log, seconds: float) -> "BuildResult":
+        """A build a cell ran itself (``image, log = client.images.build(..., labels=labels())``, timed by the cell).
+
+        ``log`` is the build's stream (dicts) or its lines.  The ``LABEL
+        org.cloud-workbook...`` steps that ``labels=`` appends (the classic
+        builder runs every ``--label`` as one more step) are left out of the
+        counts, so that they are the Dockerfile's own.
+        """
+        lines = [(item.get("stream") or "").rstrip("\n") if isinstance(item, dict) else str(item).rstrip("\n")
+                 for item in log]
+        lines = [line for line in lines if line.strip()]
+        steps, cached = _parse_log(lines)
+        own = [i for i, step in enumerate(steps) if not step.startswith(f"LABEL {session.WORKBOOK_LABEL}")]
+        return cls(image, list(image.tags), seconds, [steps[i] for i in own], [cached[i] for i in own], lines)
+
     @property
     def id(self) -> str:
         return self.image.id
@@ -241,13 +116,6 @@ class BuildResult:
         n = len(self.steps)
         return (f"Built {', '.join(self.tags) or self.image.short_id} in {self.seconds:.1f} s: "
                 f"{n} build steps after FROM, {sum(self.cached)} from the cache.")
-
-    def show_log(self) -> None:
-        print("\n".join(self.log))
-
-    def steps_log(self) -> str:
-        """The classic builder's step lines (``Step 2/3 : ...``, `` ---> id``, ``Successfully built``), ids as printed."""
-        return "\n".join(line for line in self.log if line.startswith(("Step", " --->", "Successfully")))
 
 
 def _parse_log(lines: list[str]) -> tuple[list[str], list[bool]]:
@@ -352,13 +220,6 @@ def build(path, tag: str | list[str] | None = None, *, dockerfile: str | None = 
     steps, cached = _parse_log(log)
     labelled.reload()
     return BuildResult(labelled, tags, seconds, steps, cached, log, label_log)
-
-
-def time_builds(path, tag: str, *, dockerfile: str | None = None, buildargs: dict | None = None) -> dict:
-    """Build twice: cold (``--no-cache``) then again with the cache; return both results."""
-    cold = build(path, tag, dockerfile=dockerfile, buildargs=buildargs, nocache=True)
-    cached = build(path, tag, dockerfile=dockerfile, buildargs=buildargs)
-    return {"cold": cold, "cached": cached}
 
 
 def instruction_order_builds(context, *, tag: str | None = None) -> dict[str, BuildResult]:
@@ -506,12 +367,6 @@ def layers(image) -> list[Layer]:
     return out
 
 
-def layer_rows(image) -> list[dict]:
-    """``docker history`` as rows, oldest first (the workbook's own labels merged into one row)."""
-    return [{"#": i, "size": _human(layer.size), "instruction": layer.instruction[:90]}
-            for i, layer in enumerate(layers(image))]
-
-
 def plot_layers(image, *, title: str | None = None):
     """The layer view: one bar per layer (oldest at the bottom), size on a log axis, instruction as label.
 
@@ -540,36 +395,6 @@ def plot_layers(image, *, title: str | None = None):
     ax.set_title(title or f"Layers of {name}: oldest at the bottom, total {_human(sum(r.size for r in rows))}")
     fig.tight_layout()
     return fig
-
-
-# --- save and load ---------------------------------------------------------------------
-
-def save(ref: str, path) -> dict:
-    """``docker image save -o PATH REF``: write the image (all its layers) to a tar file."""
-    import docker.errors
-
-    from .images import split_ref
-
-    try:
-        image = docker_engine.client().images.get(ref)
-    except docker.errors.ImageNotFound:
-        raise NotFound(f"There is no image {ref!r} to save.") from None
-    path = Path(path)
-    repo, t = split_ref(ref)
-    with open(path, "wb") as fh:
-        for chunk in image.save(named=f"{repo}:{t}"):
-            fh.write(chunk)
-    return {"file": path, "bytes": path.stat().st_size, "size": _human(path.stat().st_size)}
-
-
-def load(path) -> list[str]:
-    """``docker image load -i PATH``: returns the tags (or ids) of the images loaded."""
-    path = Path(path)
-    if not path.exists():
-        raise NotFound(f"There is no file {path} to load: save an image first.")
-    with open(path, "rb") as fh:
-        loaded = docker_engine.client().images.load(fh.read())
-    return [t for img in loaded for t in (img.tags or [img.short_id])]
 
 
 # --- a private registry ----------------------------------------------------------------
@@ -756,71 +581,6 @@ def _anon(target: str):
     return Mount(target, None, type="volume", labels=docker_engine.labels())
 
 
-def catalog(registry: Registry) -> dict:
-    """The registry's own REST API: ``GET /v2/_catalog`` and the tags of each repository."""
-    import requests
-
-    repos = requests.get(registry.url + "/v2/_catalog", timeout=5).json().get("repositories") or []
-    return {r: requests.get(f"{registry.url}/v2/{r}/tags/list", timeout=5).json().get("tags") for r in repos}
-
-
-def tag(source: str, target: str):
-    """``docker tag SOURCE TARGET``."""
-    import docker.errors
-
-    from .images import split_ref
-
-    try:
-        image = docker_engine.client().images.get(source)
-    except docker.errors.ImageNotFound:
-        raise NotFound(f"There is no image {source!r} to tag.") from None
-    repo, t = split_ref(target)
-    image.tag(repo, t)
-    return image
-
-
-def _stream(lines, what: str) -> list[str]:
-    """The engine's push/pull progress as the CLI leaves it on screen: one line per layer, its last status.
-
-    Lines without a layer (the repository, the digest, the status) stay in
-    order; a layer's line takes the place of its first appearance; ids and
-    digests are cut to 12 hex digits.
-    """
-    out: list[str] = []
-    where: dict[str, int] = {}
-    for item in lines:
-        if item.get("error"):
-            raise WorkbookError(f"{what} failed: {item['error']}")
-        status = item.get("status")
-        if not status or item.get("progressDetail", {}).get("current"):
-            continue
-        layer = item.get("id", "")
-        line = short_ids((layer + ": " if layer else "") + status)
-        if layer and re.fullmatch(r"[0-9a-f]{12}", layer):
-            if layer in where:
-                out[where[layer]] = line
-                continue
-            where[layer] = len(out)
-        out.append(line)
-    return out
-
-
-def push(ref: str) -> list[str]:
-    """``docker push REF``: the per-layer lines the engine reports (Pushed, Layer already exists...)."""
-    from .images import split_ref
-
-    repo, t = split_ref(ref)
-    return _stream(docker_engine.client().api.push(repo, tag=t, stream=True, decode=True), f"Pushing {ref}")
-
-
-def pull(ref: str) -> list[str]:
-    """``docker pull REF``: the per-layer lines (Already exists, Pull complete...) and the status."""
-    from .images import split_ref
-
-    repo, t = split_ref(ref)
-    return _stream(docker_engine.client().api.pull(repo, tag=t, stream=True, decode=True), f"Pulling {ref}")
-
-
 # --- the chapter's examples and the tasks service --------------------------------------
 
 def example(name: str) -> Path:
@@ -856,7 +616,9 @@ def context_tar(path) -> Path:
 
     path = Path(path)
     target = workdir("contexts") / f"{path.name}.tar"
-    with tarfile.open(target, "w") as tar:
+    # GNU format: the PAX format's first member (././@PaxHeader) looks like text to `docker build URL`,
+    # which then takes the whole file for a plain Dockerfile.
+    with tarfile.open(target, "w", format=tarfile.GNU_FORMAT) as tar:
         for item in sorted(path.iterdir()):
             tar.add(item, arcname=item.name)
     return target

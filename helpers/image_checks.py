@@ -168,7 +168,7 @@ def check_small_web_image(context, *, max_mb: float = 200, port: int = 5000, tim
           f"The image builds ({steps}) and is {size_mb:.0f} MB, under the {max_mb:.0f} MB limit."
           if size_mb <= max_mb else
           f"The image builds ({steps}) but is {size_mb:.0f} MB: over the {max_mb:.0f} MB limit.",
-          hint="look at its layers (di.layer_rows): which one is big, does it keep files the server never "
+          hint="look at its layers (docker history IMAGE): which one is big, does it keep files the server never "
                "needs (apt's lists and downloads, recommended packages), or start from a big base image?")
     exposed = (image.attrs.get("Config") or {}).get("ExposedPorts") or {}
     v.add(f"{port}/tcp" in exposed, f"The image declares port {port} (EXPOSE)." if f"{port}/tcp" in exposed else
