@@ -21,9 +21,6 @@ ALLOWED = {
     # §2.13: the routing mesh needs IPVS, missing on this kernel; a service published in host
     # mode binds every interface of the node (swarm has no host-IP option), removed at the end.
     "label:com.docker.swarm.service.id": "swarm publishes a service in host mode on every interface",
-    # §2.12.2.2: `-P` (--publish-all) has no address option; notebook 10 shows it and removes the
-    # container in the same cell.
-    "name:-nginx-P": "notebook 10 shows -P, which always publishes on every interface",
 }
 
 _WILDCARDS = {"0.0.0.0", "::", "", "[::]"}

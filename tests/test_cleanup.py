@@ -11,7 +11,6 @@ import sys
 import textwrap
 import time
 import uuid
-from pathlib import Path
 
 import docker
 import nbformat
@@ -21,7 +20,7 @@ from helpers import cleanup, docker_engine, session
 from helpers.images import ensure_image
 from notebook_runner import execute, new_session_id
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
+pytestmark = pytest.mark.docker
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import requests
 from helpers import cleanup, compose, session
 from helpers.errors import WorkbookError
 
-pytestmark = pytest.mark.skipif(not compose.available(), reason="needs Docker and Docker Compose")
+pytestmark = pytest.mark.compose
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import compose, compose_checks as cc
+from helpers import compose_checks as cc
 
-pytestmark = pytest.mark.skipif(not compose.available(), reason="needs Docker and Docker Compose")
+pytestmark = pytest.mark.compose
 
 
 def _copy(name, change=lambda text: text):

@@ -6,16 +6,10 @@ import pytest
 
 import helpers
 from helpers import containers as C
-from helpers import docker_engine
 from helpers.errors import AlreadyInUse, NotFound, WorkbookError
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _clean():
-    yield
-    helpers.cleanup(quiet=True)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from helpers import docker_engine
 from helpers.session import labels, resource_name
 from helpers.errors import wait_for
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(autouse=True)

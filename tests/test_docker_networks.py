@@ -7,18 +7,12 @@ import ipaddress
 import docker
 import pytest
 
-import helpers
 from helpers import docker_engine
 from helpers import docker_networks as N
 from helpers.session import labels, resource_name
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _clean():
-    yield
-    helpers.cleanup(quiet=True)
 
 
 @pytest.fixture(scope="module")

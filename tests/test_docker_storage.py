@@ -6,7 +6,7 @@ import helpers
 from helpers import docker_engine, docker_storage as ds, session
 from helpers.errors import AlreadyInUse, WorkbookError
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(autouse=True)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import helpers
 from helpers import containers as C
 from helpers import docker_engine
 from helpers.widgets import docker_widgets as W
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _clean():
-    yield
-    helpers.cleanup(quiet=True)
 
 
 def _highlighted(fig) -> str:

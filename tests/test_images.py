@@ -9,7 +9,7 @@ import pytest
 from helpers import docker_engine, images, session
 from helpers.errors import WorkbookError
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
+pytestmark = pytest.mark.docker
 
 
 def test_split_ref():

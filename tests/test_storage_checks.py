@@ -8,7 +8,7 @@ import helpers
 from helpers import docker_engine, docker_storage as ds, session, storage_checks
 from helpers.verdict import MIME, Verdict
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import requests
 
 from helpers import docker_engine, session, swarm
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
+pytestmark = pytest.mark.docker
 
 
 def _create(base: str, replicas: int):
