@@ -195,8 +195,14 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, WorkbookError):
         return str(exc)
     if isinstance(exc, subprocess.CalledProcessError):
-        cmd = exc.cmd if isinstance(exc.cmd, str) else " ".join(map(str, exc.cmd))
-        return (f"`{cmd.strip()}` failed with exit code {exc.returncode}: its own message is just above; "
+        cmd = exc.cmd
+        if isinstance(cmd, bytes):  # a %%bash cell: its whole script
+            cmd = cmd.decode(errors="replace")
+        elif not isinstance(cmd, str):
+            cmd = " ".join(map(str, cmd))
+        lines = [line for line in cmd.strip().splitlines() if line.strip()]
+        what = f"`{lines[0]}`" if len(lines) == 1 else f"The {len(lines)}-line script"
+        return (f"{what} failed with exit code {exc.returncode}: its own message is just above; "
                 f"fix the command and run the cell again.")
     for sentence in (_docker_sentence, _requests_sentence, _libvirt_sentence):
         found = sentence(exc)

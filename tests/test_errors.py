@@ -32,6 +32,8 @@ CASES = {
                         "ConnectionError", "Nothing answers at http://127.0.0.1:9/"),
     "failed shell command": ("!docker inspect wb-no-such-box > /dev/null",
                              "CalledProcessError", "failed with exit code 1: its own message is just above"),
+    "failed bash cell": ("%%bash\necho starting\ndocker inspect wb-no-such-box > /dev/null",
+                         "CalledProcessError", "The 2-line script failed with exit code 1"),
     "unknown domain": ("import libvirt\nlibvirt.open('test:///default').lookupByName('wb-no-such-domain')",
                        "libvirtError", "libvirt has no such domain"),
 }
