@@ -14,7 +14,7 @@ from helpers.errors import AlreadyInUse, NotFound, WorkbookError
 
 R = session.resource_name  # every image and container of a test is named like a notebook's
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,7 +8,7 @@ import helpers
 from helpers import docker_engine, docker_images as di, docker_storage as ds, image_checks, session
 from helpers.verdict import Verdict
 
-pytestmark = pytest.mark.skipif(not docker_engine.available(), reason="no Docker daemon")
+pytestmark = pytest.mark.docker
 
 # The RUN line of data/dockerfiles/myphp/Dockerfile.cache-friendly: built once, then cached.
 BASE = """FROM debian
