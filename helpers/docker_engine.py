@@ -93,8 +93,17 @@ def summaries(sid: str | None = None):
     """
     cli = client()
     flt = session_filter(sid) if sid else workbook_filter()
+    images = cli.api.images(filters=flt)
+    # An image named wb-<session>-… is the session's even without its labels (a build stopped
+    # half-way leaves its unlabelled first stage under such a name).
+    seen = {i["Id"] for i in images}
+    for img in cli.api.images(filters={"reference": f"{session.NAME_PREFIX}-{sid or '*'}-*"}):
+        if img["Id"] not in seen and any(session.session_of(t) for t in img.get("RepoTags") or []):
+            images.append({**img, "Labels": {**(img.get("Labels") or {}),
+                                             session.SESSION_LABEL: session.session_of(img["RepoTags"][0])}})
+            seen.add(img["Id"])
     return (cli.api.containers(all=True, filters=flt), cli.api.networks(filters=flt),
-            (cli.api.volumes(filters=flt) or {}).get("Volumes") or [], cli.api.images(filters=flt))
+            (cli.api.volumes(filters=flt) or {}).get("Volumes") or [], images)
 
 
 def _owners() -> set[str]:
@@ -154,10 +163,16 @@ def _remove(sid: str) -> list[str]:
         except docker.errors.NotFound:
             pass
         removed.append(_describe("volume", v))
-    # Newest first, so that child images go before the images they are built on.
+    # Newest first, so that child images go before the images they are built on.  Never forced:
+    # a forced removal also deletes the untagged parents that another session's build (sharing
+    # the engine's build cache) is using at that moment, which breaks that build and strands its
+    # intermediate containers.  Each name is removed (untagged) in turn; the last one deletes.
     for img in sorted(images, key=lambda i: i.get("Created", 0), reverse=True):
+        names = [t for t in (img.get("RepoTags") or []) if t != "<none>:<none>"]
         try:
-            api.remove_image(img["Id"], force=True)
+            for name in names[:-1]:
+                api.remove_image(name)
+            api.remove_image(names[-1] if names else img["Id"])
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError:
