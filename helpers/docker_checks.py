@@ -169,9 +169,9 @@ def exercise_port(preferred: int = 8080) -> int:
 
     A fixed host port exists once per machine: it is taken under a lease, so that two notebooks
     never both count on it; another program that holds it also sends the exercise elsewhere."""
-    from .leases import LeaseBusy, acquire, holders, describe
+    from .leases import LeaseBusy, acquire, describe, holders, host_port
 
-    resource = f"host-port-{preferred}"
+    resource = host_port(preferred)
     try:
         lease = acquire(resource, what=f"host port {preferred}", wait=0, progress=None)
     except LeaseBusy:

@@ -407,11 +407,6 @@ LOOPBACK = "127.0.0.1"
 REGISTRY_ROLE = "registry"
 
 
-def port_lease(port: int) -> str:
-    """The lease's name for host port ``port`` (``host-port-5000``)."""
-    return f"host-port-{port}"
-
-
 def _port_what(port: int) -> str:
     return f"host port {port}" + (" (the registry port the chapter uses)" if port == REGISTRY_PORT else "")
 
@@ -529,17 +524,17 @@ def start_registry(port: int | None = REGISTRY_PORT, *, name: str | None = None,
     for container in _session_registries():
         reg = Registry(container, _registry_port(container))
         if port is None or reg.port == port or fallback_to_free_port:
-            reg.lease = leases.held(port_lease(reg.port))
+            reg.lease = leases.held(leases.host_port(reg.port))
             return reg
     _remove_named(name)  # a stopped registry of this session: start afresh
     lease, note, host_port = None, "", None
     if port is not None:
         try:
-            lease = leases.acquire(port_lease(port), what=_port_what(port), wait=wait,
+            lease = leases.acquire(leases.host_port(port), what=_port_what(port), wait=wait,
                                    progress=print if wait else None)
             host_port = port
         except leases.LeaseBusy:
-            who = ", ".join(leases.describe(h) for h in leases.holders(port_lease(port))) or "another session"
+            who = ", ".join(leases.describe(h) for h in leases.holders(leases.host_port(port))) or "another session"
             if not fallback_to_free_port:
                 raise AlreadyInUse(f"{_capital(_port_what(port))} is held by {who}: "
                                    f"let that notebook finish, or start the registry on another port "

@@ -119,6 +119,11 @@ def note_path(resource: str, sid: str) -> Path:
     return leases_dir() / f"{_safe(resource)}@{sid}.json"
 
 
+def host_port(port: int) -> str:
+    """The lease's name for a fixed host port a lesson names (``host-port-5000``)."""
+    return f"host-port-{port}"
+
+
 def holders(resource: str) -> list[dict]:
     """The live sessions that hold ``resource``: ``{"session", "notebook", "pid", "since", "shared"}``."""
     found = []

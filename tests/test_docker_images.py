@@ -154,7 +154,7 @@ def port_5000_held_by_another_session(private_leases):
     sid = uuid.uuid4().hex[:8]
     env = {**os.environ, "WORKBOOK_SESSION": sid, "WORKBOOK_NOTEBOOK": "12-docker-images.ipynb",
            "WORKBOOK_NO_ATEXIT_CLEANUP": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, di.port_lease(5000)], env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, leases.host_port(5000)], env=env, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline().strip() == "held"
@@ -173,7 +173,7 @@ def test_a_second_session_gets_a_free_port_and_is_told_who_holds_5000(port_5000_
         assert f"Host port 5000 (the registry port the chapter uses) is held by session {holder} (12-docker-images" in said
         assert f"listens on the free port 127.0.0.1:{reg.port} instead" in said
         assert [(b["HostIp"], b["HostPort"]) for b in _bindings(reg.container)] == [("127.0.0.1", "")]
-        assert reg.lease is None and leases.held(di.port_lease(5000)) is None
+        assert reg.lease is None and leases.held(leases.host_port(5000)) is None
         import requests
         assert requests.get(reg.url + "/v2/_catalog", timeout=5).json()["repositories"] == []
     finally:
@@ -187,12 +187,12 @@ def test_the_registry_takes_port_5000_through_the_lease_and_gives_it_back(privat
     reg = di.start_registry(5000)
     try:
         if reg.port == 5000:  # unless a program outside the workbook holds 5000 on this machine
-            assert reg.lease is not None and leases.held(di.port_lease(5000)) is reg.lease
-            assert [leases.describe(h) for h in leases.holders(di.port_lease(5000))]
+            assert reg.lease is not None and leases.held(leases.host_port(5000)) is reg.lease
+            assert [leases.describe(h) for h in leases.holders(leases.host_port(5000))]
         assert [b["HostIp"] for b in _bindings(reg.container)] == ["127.0.0.1"]
     finally:
         reg.remove()
-    assert leases.held(di.port_lease(5000)) is None and not leases.holders(di.port_lease(5000))
+    assert leases.held(leases.host_port(5000)) is None and not leases.holders(leases.host_port(5000))
 
 
 def test_registry_port_taken_is_explained(private_leases, capsys):
@@ -204,7 +204,7 @@ def test_registry_port_taken_is_explained(private_leases, capsys):
     try:
         with pytest.raises(AlreadyInUse, match="already taken"):
             di.start_registry(port, name=R("reg2"), fallback_to_free_port=False)
-        assert not leases.holders(di.port_lease(port))  # the lease went back with the failure
+        assert not leases.holders(leases.host_port(port))  # the lease went back with the failure
         reg = di.start_registry(port, name=R("reg2"))
         assert reg.port != port and "holds no workbook lease" in capsys.readouterr().out
         reg.remove()
