@@ -18,12 +18,12 @@ lab: setup
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_FLAGS)
 
 test: setup
-	@$(VENV)/bin/python -m helpers.provision --all
+	@$(VENV)/bin/python scripts/provision.py --all
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS)
 
 # Remove outputs from notebooks before committing them.
 strip:
-	$(VENV)/bin/python -m helpers.nbstrip notebooks/*.ipynb
+	$(VENV)/bin/python scripts/nbstrip.py notebooks/*.ipynb
 
 # Remove what kernels that died left behind (containers, domains, servers...).
 clean-resources:

@@ -1,10 +1,19 @@
 """Helpers for the cloud-computing workbook.
 
-``import helpers`` starts this kernel's *session* (see :mod:`helpers.session`)
+``import helpers`` starts this kernel's *session* (see :mod:`helpers.core.session`)
 and removes what earlier sessions left behind when their kernel died.
-Topic modules are imported on demand::
+Each part of the chapter is a sub-package, imported on demand::
 
-    from helpers import servers, docker_engine, images, envcheck
+    helpers/core/            session, clean-up, errors, leases, servers, verdict, widget base
+    helpers/services/        notebooks 01-06 (services, HTTP, Flask, REST, consuming)
+    helpers/virtualization/  notebooks 07-08 (virtualization, libvirt)
+    helpers/containers/      notebooks 09-12 (Docker: containers, networks, storage, images)
+    helpers/orchestration/   notebooks 13-15 (swarm, Compose)
+    helpers/envcheck.py      what this machine can run (notebook 00 and every banner)
+
+    from helpers.core import servers
+    from helpers.containers import engine
+    helpers.explain(exc)       # one sentence for an error of the workbook, Docker, requests or libvirt
     helpers.cleanup()          # remove everything this notebook created
 """
 
@@ -13,12 +22,12 @@ from __future__ import annotations
 import atexit
 import os
 
-from . import cleanup, errors, session  # cleanup is callable: helpers.cleanup() removes what this session created
-from .cleanup import leftovers, sweep_dead_sessions
-from .errors import WorkbookError
-from .session import NOTEBOOK, SESSION_ID
+from helpers.core import cleanup, errors, session  # cleanup is callable: helpers.cleanup() removes what this session created
+from helpers.core.cleanup import leftovers, sweep_dead_sessions
+from helpers.core.errors import WorkbookError, explain
+from helpers.core.session import NOTEBOOK, SESSION_ID
 
-__all__ = ["cleanup", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESSION_ID", "NOTEBOOK"]
+__all__ = ["cleanup", "explain", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESSION_ID", "NOTEBOOK"]
 __version__ = "0.1.0"
 
 # In a notebook, an error of the workbook, the Docker SDK, requests or libvirt is shown as one

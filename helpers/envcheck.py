@@ -27,9 +27,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import session
-from .errors import WaitTimeout, run_with_timeout
-from .verdict import Verdict
+from helpers.core import session
+from helpers.core.errors import WaitTimeout, run_with_timeout
+from helpers.core.verdict import Verdict
 
 MARKER = "WORKBOOK-PROBE-OK"
 
@@ -108,9 +108,9 @@ def check_registry(timeout: float = 4) -> Check:
 
 @_timed
 def check_compose() -> Check:
-    """Is Docker Compose available (plugin or standalone binary)?  Same search as helpers.compose."""
-    from . import compose
-    from .errors import WorkbookError
+    """Is Docker Compose available (plugin or standalone binary)?  Same search as helpers.orchestration.compose."""
+    from helpers.orchestration import compose
+    from helpers.core.errors import WorkbookError
 
     try:
         argv = compose.command()
@@ -265,7 +265,7 @@ def kvm_probe(timeout: float = 15, *, refresh: bool = False) -> dict:
     Two kernels that start at once do not both spend ``timeout`` seconds: the probe runs under a
     lease, and the second reads the first one's result; the cache is replaced atomically, so a
     reader never sees it half-written."""
-    from . import leases
+    from helpers.core import leases
 
     cache = session.state_dir() / "kvm-probe.json"
 

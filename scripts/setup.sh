@@ -149,6 +149,6 @@ if ! virsh_why=$(timeout 10 virsh -c qemu:///system version 2>&1 >/dev/null); th
 fi
 
 # --- 5. Offline images and the tiny guest ------------------------------------------
-"$VENV/bin/python" -m helpers.provision
+"$VENV/bin/python" scripts/provision.py
 
 say "ready in $(( $(date +%s) - t0 )) s"

@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests' own modules (notebook_r
 @functools.lru_cache(maxsize=None)
 def _available(what: str) -> bool:
     if what == "docker":
-        from helpers import docker_engine
+        from helpers.containers import engine
 
-        return docker_engine.available()
-    from helpers import compose
+        return engine.available()
+    from helpers.orchestration import compose
 
     return compose.available()
 

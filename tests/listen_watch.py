@@ -12,7 +12,8 @@ import os
 import threading
 from pathlib import Path
 
-from helpers import docker_engine, session
+from helpers.containers import engine
+from helpers.core import session
 
 #: Wildcard bindings a lesson needs, each with its reason.  A key is matched
 #: against a container's label keys (``label:KEY``) or name's end (``name:END``), or against a
@@ -28,7 +29,7 @@ _WILDCARDS = {"0.0.0.0", "::", "", "[::]"}
 
 def _container_wildcards(sid: str) -> list[str]:
     found = []
-    for c in docker_engine.client().api.containers(filters=docker_engine.session_filter(sid)):
+    for c in engine.client().api.containers(filters=engine.session_filter(sid)):
         labels, name = c.get("Labels") or {}, c["Names"][0].lstrip("/")
         if any((k.startswith("label:") and k[6:] in labels) or (k.startswith("name:") and name.endswith(k[5:]))
                for k in ALLOWED):

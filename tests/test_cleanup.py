@@ -16,8 +16,9 @@ import docker
 import nbformat
 import pytest
 
-from helpers import cleanup, docker_engine, session
-from helpers.images import ensure_image
+from helpers.core import cleanup, session
+from helpers.containers import engine
+from helpers.containers.base_images import ensure_image
 from notebook_runner import execute, new_session_id
 
 pytestmark = pytest.mark.docker
@@ -76,10 +77,11 @@ def _cleanup_removes_only(cli, sid):
 
 KILLED_KERNEL = textwrap.dedent("""
     import helpers, time
-    from helpers import docker_engine, servers
+    from helpers.containers import engine
+    from helpers.core import servers
     from flask import Flask
-    c = docker_engine.run("debian", "sleep 300", detach=True, quiet=True)
-    docker_engine.client().volumes.create("wbkill-" + helpers.SESSION_ID, labels=docker_engine.labels())
+    c = engine.run("debian", "sleep 300", detach=True, quiet=True)
+    engine.client().volumes.create("wbkill-" + helpers.SESSION_ID, labels=engine.labels())
     servers.serve_process(["{python}", "-m", "http.server", "--bind", "127.0.0.1", "{port}"],
                           name="orphan", port={port})
     print("READY", flush=True)
@@ -96,7 +98,7 @@ def _start_doomed_process(sid: str, port: int) -> subprocess.Popen:
 
 
 def test_a_killed_session_is_swept_and_a_live_one_is_not():
-    from helpers.servers import free_port, port_is_open
+    from helpers.core.servers import free_port, port_is_open
 
     port = free_port()
     sid = new_session_id()
@@ -127,8 +129,8 @@ def test_a_notebook_killed_midway_leaves_nothing_once_a_fresh_kernel_runs_it(tmp
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (
-        "import helpers\nfrom helpers import docker_engine",
-        "c = docker_engine.run('debian', 'sleep 300', detach=True, quiet=True)",
+        "import helpers\nfrom helpers.containers import engine",
+        "c = engine.run('debian', 'sleep 300', detach=True, quiet=True)",
         "import time; time.sleep(1)",
         "helpers.cleanup()",
     )]
@@ -166,8 +168,8 @@ def test_the_leak_check_catches_a_deliberately_leaked_container(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(
-        "import helpers\nfrom helpers import docker_engine\n"
-        "docker_engine.run('debian', 'sleep 300', detach=True, quiet=True)  # and no clean-up")]
+        "import helpers\nfrom helpers.containers import engine\n"
+        "engine.run('debian', 'sleep 300', detach=True, quiet=True)  # and no clean-up")]
     path = tmp_path / "98-leaky.ipynb"
     nbformat.write(nb, path)
     sid = new_session_id()
@@ -180,9 +182,9 @@ def test_the_leak_check_catches_a_deliberately_leaked_container(tmp_path):
 def test_a_child_process_that_imports_helpers_does_not_clean_up_its_parent():
     """A service started by a notebook inherits the session; its exit must not remove the session's objects."""
     sid = new_session_id()
-    parent = _start_doomed_process(sid, __import__("helpers.servers").servers.free_port())
+    parent = _start_doomed_process(sid, __import__("helpers.core.servers").core.servers.free_port())
     try:
-        child = subprocess.run([sys.executable, "-c", "import helpers; print(helpers.session.owns_session())"],
+        child = subprocess.run([sys.executable, "-c", "import helpers; print(helpers.core.session.owns_session())"],
                                env={**os.environ, "WORKBOOK_SESSION": sid}, capture_output=True, text=True,
                                timeout=60)
         assert child.stdout.strip() == "False"
@@ -203,8 +205,8 @@ def test_a_session_killed_while_another_runs_the_same_notebook_is_swept_and_the_
 
     from nbclient.exceptions import DeadKernelError
 
-    from helpers import leases
-    from helpers.docker_networks import default_interface, macvlan_lease
+    from helpers.core import leases
+    from helpers.containers.networks import default_interface, macvlan_lease
     from notebook_runner import NOTEBOOKS
     from test_notebooks import assert_nothing_left
 
@@ -231,7 +233,7 @@ def test_a_session_killed_while_another_runs_the_same_notebook_is_swept_and_the_
     while not leases.note_path(resource, dead).exists():
         assert time.monotonic() < deadline and first.is_alive(), "the first session never took the macvlan lease"
         time.sleep(0.2)
-    assert any(n["Name"].endswith("-lan") for n in docker_engine.summaries(dead)[1])
+    assert any(n["Name"].endswith("-lan") for n in engine.summaries(dead)[1])
     os.kill(session.owner_pid(dead), signal.SIGKILL)
     first.join(60)
     assert outcome.get(dead) == "killed"

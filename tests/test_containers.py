@@ -1,12 +1,12 @@
-"""helpers.containers against the real Docker engine."""
+"""helpers.containers.lifecycle against the real Docker engine."""
 
 from __future__ import annotations
 
 import pytest
 
 import helpers
-from helpers import containers as C
-from helpers.errors import AlreadyInUse, NotFound, WorkbookError
+from helpers.containers import lifecycle as C
+from helpers.core.errors import AlreadyInUse, NotFound, WorkbookError
 
 pytestmark = pytest.mark.docker
 
@@ -91,7 +91,7 @@ def test_interactive_session_and_detach():
     assert "42" in text and "detached" in text
     assert C.state(c) == "running"
     C.interactive(c, ["exit"])
-    helpers.errors.wait_for(lambda: C.state(c) == "exited", timeout=10, what="the shell to exit")
+    helpers.core.errors.wait_for(lambda: C.state(c) == "exited", timeout=10, what="the shell to exit")
     plain = C.run("debian", ["sleep", "30"], detach=True)
     with pytest.raises(WorkbookError, match="-i and -t"):
         C.interactive(plain, ["ls"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 import helpers
-from helpers import containers as C
-from helpers import docker_checks as K
-from helpers import docker_engine
-from helpers.session import labels, resource_name
-from helpers.errors import wait_for
+from helpers.containers import lifecycle as C
+from helpers.containers import checks as K
+from helpers.containers import engine
+from helpers.core.session import labels, resource_name
+from helpers.core.errors import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -66,7 +66,7 @@ def test_greeter_literal_variable_is_not_expanded():
 
 
 def test_checks_return_the_shared_verdict():
-    from helpers.verdict import Verdict
+    from helpers.core.verdict import Verdict
 
     assert isinstance(K.check_greeter(C.name("greeter")), Verdict) and K.Verdict is Verdict
 
@@ -104,7 +104,7 @@ def test_greeter_command_ends():
 
 @pytest.fixture
 def port():
-    return helpers.servers.free_port()
+    return helpers.core.servers.free_port()
 
 
 def test_web_server_correct(port):
@@ -187,7 +187,7 @@ def test_exercise_port_prefers_the_given_one():
         s.listen()
         taken = s.getsockname()[1]
         assert K.exercise_port(taken) != taken
-    free = helpers.servers.free_port()
+    free = helpers.core.servers.free_port()
     assert K.exercise_port(free) == free
 
 
@@ -195,7 +195,7 @@ def test_exercise_port_prefers_the_given_one():
 
 def _network(base):
     """client.networks.create, as notebook 10's solution writes it."""
-    return docker_engine.client().networks.create(resource_name(base), driver="bridge", labels=labels())
+    return engine.client().networks.create(resource_name(base), driver="bridge", labels=labels())
 
 
 def _sleeper(base, **kw):

@@ -9,8 +9,9 @@ import docker.errors
 import pytest
 
 import helpers
-from helpers import docker_engine, docker_images as di, docker_storage as ds, leases, session
-from helpers.errors import AlreadyInUse, NotFound, WorkbookError
+from helpers.containers import engine, images as di, storage as ds
+from helpers.core import leases, session
+from helpers.core.errors import AlreadyInUse, NotFound, WorkbookError
 
 R = session.resource_name  # every image and container of a test is named like a notebook's
 
@@ -43,12 +44,12 @@ def test_build_log_numbers_the_steps_as_the_dockerfile_does():
     assert built.image.labels[session.SESSION_LABEL] == session.SESSION_ID
     assert built.image.tags == [f"{R('steps')}:latest"]
     # The unlabelled first image is the labelled one's parent: removing the image takes it along.
-    parent = docker_engine.client().api.inspect_image(built.id)["Parent"]
+    parent = engine.client().api.inspect_image(built.id)["Parent"]
     assert parent
-    removed = docker_engine.client().api.remove_image(R("steps"))
+    removed = engine.client().api.remove_image(R("steps"))
     assert {"Deleted": built.id} in removed
     with pytest.raises(docker.errors.ImageNotFound):
-        docker_engine.client().api.inspect_image(parent)
+        engine.client().api.inspect_image(parent)
 
 
 def test_build_errors_are_one_sentence(tmp_path):
@@ -70,7 +71,7 @@ def test_context_size_with_and_without_dockerignore():
 
 
 def test_layers_view_of_a_committed_image():
-    c = docker_engine.run("debian", ["bash", "-c", "echo hi > /x.txt"], detach=True, quiet=True)
+    c = engine.run("debian", ["bash", "-c", "echo hi > /x.txt"], detach=True, quiet=True)
     c.wait()
     img = c.commit(repository=R("committed"), author="me@example.org", message="test")
     assert img.labels[session.SESSION_LABEL] == session.SESSION_ID  # the container's labels go along
@@ -81,7 +82,7 @@ def test_layers_view_of_a_committed_image():
 
 
 def test_build_result_from_a_cell_s_own_build_counts_the_dockerfile_s_steps():
-    client = docker_engine.client()
+    client = engine.client()
     image, log = client.images.build(path=str(di.example("labels")), tag=R("cell-build"), labels=session.labels())
     result = di.BuildResult.from_log(image, log, 1.5)
     assert len(result.steps) == 3 and not any(step.startswith("LABEL org.cloud-workbook") for step in result.steps)
@@ -121,11 +122,11 @@ def test_registry_roundtrip():
     assert di.start_registry(None).port == reg.port  # reused
     target = f"{reg.address}/{R('reg')}"  # localhost:PORT: Docker allows plain HTTP on 127.0.0.0/8
     img.tag(target, "latest")
-    events = list(docker_engine.client().images.push(target, tag="latest", stream=True, decode=True))
+    events = list(engine.client().images.push(target, tag="latest", stream=True, decode=True))
     assert not [e for e in events if "error" in e]
     assert R("reg") in requests.get(reg.url + "/v2/_catalog", timeout=5).json()["repositories"]
-    docker_engine.client().api.remove_image(target)
-    assert docker_engine.client().images.pull(target, tag="latest").id == img.id
+    engine.client().api.remove_image(target)
+    assert engine.client().images.pull(target, tag="latest").id == img.id
     reg.remove()
     assert not di._session_registries()
 
@@ -141,7 +142,7 @@ def private_leases(tmp_path, monkeypatch):
 
 HOLDER = """
 import sys
-from helpers import leases
+from helpers.core import leases
 leases.acquire(sys.argv[1], what="the port", wait=10)
 print("held", flush=True)
 sys.stdin.read()
@@ -214,7 +215,7 @@ def test_registry_port_taken_is_explained(private_leases, capsys):
 
 def test_tasks_service_context_holds_only_the_module():
     ctx = di.tasks_service_context()
-    assert (ctx / "helpers" / "tasks_service.py").exists()
+    assert (ctx / "helpers" / "services" / "tasks.py").exists()
     assert di.context_size(ctx)["files"] <= 5
 
 

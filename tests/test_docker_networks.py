@@ -1,4 +1,4 @@
-"""helpers.docker_networks against the real Docker engine."""
+"""helpers.containers.networks against the real Docker engine."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import ipaddress
 import docker
 import pytest
 
-from helpers import docker_engine
-from helpers import docker_networks as N
-from helpers.session import labels, resource_name
+from helpers.containers import engine
+from helpers.containers import networks as N
+from helpers.core.session import labels, resource_name
 
 pytestmark = pytest.mark.docker
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def client():
-    return docker_engine.client()
+    return engine.client()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_topology_reflects_the_engine(pair, net):
 
 def test_topology_shows_a_container_made_by_the_command_line(client):
     """The %%bash cells label their objects with the session label alone; the diagram draws them."""
-    from helpers import session
+    from helpers.core import session
 
     box = client.containers.run(N.TOOLS_IMAGE, "sleep infinity", detach=True, name=resource_name("t-cli"),
                                 labels={session.SESSION_LABEL: session.SESSION_ID})

@@ -3,8 +3,9 @@
 import pytest
 
 import helpers
-from helpers import docker_engine, docker_storage as ds, session
-from helpers.errors import AlreadyInUse, WorkbookError
+from helpers.containers import engine, storage as ds
+from helpers.core import session
+from helpers.core.errors import AlreadyInUse, WorkbookError
 
 pytestmark = pytest.mark.docker
 
@@ -26,7 +27,7 @@ def test_volume_is_labelled_and_reused():
 
 
 def test_foreign_volume_name_is_refused():
-    cli = docker_engine.client()
+    cli = engine.client()
     foreign = cli.volumes.create(name=session.resource_name("foreign"))
     try:
         with pytest.raises(AlreadyInUse):
@@ -58,7 +59,7 @@ def test_database_keeps_data_across_containers():
 
 def test_wait_database_explains_a_server_that_stops():
     # A container that exits at once is not a database that starts slowly: one sentence, at once.
-    box = docker_engine.run("debian", ["true"], detach=True, quiet=True, name=session.resource_name("not-a-db"))
+    box = engine.run("debian", ["true"], detach=True, quiet=True, name=session.resource_name("not-a-db"))
     box.wait(timeout=30)
     with pytest.raises(WorkbookError, match="stopped while starting"):
         ds.wait_database(box, timeout=10)
@@ -85,7 +86,7 @@ def test_listing_shows_only_this_session(capsys):
     ds.sh("true", name=holder, keep=True, volumes={mine: {"bind": "/v", "mode": "rw"}})
     # Another session's volume, used by another session's container: not ours to list.
     other_labels = {**session.labels(), session.SESSION_LABEL: "0badc0de"}
-    cli = docker_engine.client()
+    cli = engine.client()
     other = cli.volumes.create(name=session.resource_name("listed", "0badc0de"), labels=other_labels)
     other_c = cli.containers.create("debian", "true", labels=other_labels, name=session.resource_name("user", "0badc0de"),
                                     volumes={mine: {"bind": "/v", "mode": "rw"}})
@@ -104,7 +105,7 @@ def test_listing_shows_only_this_session(capsys):
 
 def test_unnamed_containers_get_session_names():
     ds.sh("true", keep=True)
-    names = [c.name for c in docker_engine.client().containers.list(all=True, filters=docker_engine.session_filter())]
+    names = [c.name for c in engine.client().containers.list(all=True, filters=engine.session_filter())]
     assert names and all(n.startswith(session.resource_name("sh-")) for n in names)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import containers as C
-from helpers import docker_engine
-from helpers.widgets import docker_widgets as W
+from helpers.containers import lifecycle as C
+from helpers.containers import engine
+from helpers.containers import widgets as W
 
 pytestmark = pytest.mark.docker
 
@@ -72,7 +72,7 @@ def test_dashboard_lists_and_acts_on_session_containers():
 
 
 def test_dashboard_refuses_foreign_containers():
-    cli = docker_engine.client()
+    cli = engine.client()
     foreign = cli.containers.run("debian", ["sleep", "60"], detach=True,
                                  labels={"org.cloud-workbook": "1", "org.cloud-workbook.session": "00000000"})
     try:

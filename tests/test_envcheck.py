@@ -40,7 +40,7 @@ def test_tcg_boots_the_probe_guest():
 
 
 def test_a_docker_daemon_that_is_down_is_one_sentence():
-    code = ("from helpers import envcheck, docker_engine\n"
+    code = ("from helpers import envcheck\nfrom helpers.containers import engine as docker_engine\n"
             "c = envcheck.check_docker(timeout=2); print(c.ok); print(c.detail); print(c.fix)\n"
             "try:\n    docker_engine.client()\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

@@ -8,20 +8,20 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from helpers import docker_engine
+from helpers.containers import engine
 from notebook_runner import kernel_env, new_session_id
 
 CASES = {
     "unknown container": ("import docker\ndocker.from_env().containers.get('wb-no-such-box')",
                           "NotFound", "Docker has no such object"),
-    "name in use": ("import docker, helpers\nfrom helpers import docker_engine as de\n"
-                    "cli = docker.from_env()\nname = helpers.session.resource_name('twin')\n"
+    "name in use": ("import docker, helpers\nfrom helpers.containers import engine as de\n"
+                    "cli = docker.from_env()\nname = helpers.core.session.resource_name('twin')\n"
                     "cli.containers.create('debian', 'true', name=name, labels=de.labels())\n"
                     "cli.containers.create('debian', 'true', name=name, labels=de.labels())",
                     "APIError", "That name is already taken"),
     "missing image": ("import docker\ndocker.from_env().containers.run('wb-no-such-image:1', 'true')",
                       "APIError", "The image is not here and no registry could give it"),
-    "port allocated": ("import docker, socket\nfrom helpers import docker_engine as de\n"
+    "port allocated": ("import docker, socket\nfrom helpers.containers import engine as de\n"
                        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); port = s.getsockname()[1]\n"
                        "docker.from_env().containers.run('debian', 'sleep 5', detach=True, labels=de.labels(),\n"
                        "    ports={'80/tcp': ('127.0.0.1', port)})",
@@ -57,9 +57,9 @@ def _error(cell) -> dict:
     return errors[0]
 
 
-@pytest.mark.skipif(not docker_engine.available(), reason="needs the Docker daemon")
+@pytest.mark.skipif(not engine.available(), reason="needs the Docker daemon")
 def test_library_errors_are_one_sentence_and_tell_what_is_still_held(tmp_path):
-    from helpers.images import ensure_image
+    from helpers.containers.base_images import ensure_image
 
     ensure_image("debian", quiet=True)
     names = list(CASES)
@@ -86,7 +86,7 @@ def test_an_error_that_is_not_ours_keeps_its_traceback(tmp_path):
 def test_a_plugin_that_no_registry_gives_is_named_as_a_plugin():
     import docker
 
-    from helpers import errors
+    from helpers.core import errors
 
     try:
         plugin = docker.from_env().plugins.install("vieux/sshfs")

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from helpers.verdict import MIME
+from helpers.core.verdict import MIME
 from notebook_runner import kernel_env, new_session_id, notebook_paths, workbook_meta
 from test_notebooks import assert_nothing_left
 
@@ -36,7 +36,7 @@ def _cases():
 
 
 def verdicts(cell) -> list[dict]:
-    """The verdicts a check cell displayed (``helpers.verdict.Verdict``), with their text."""
+    """The verdicts a check cell displayed (``helpers.core.verdict.Verdict``), with their text."""
     found = []
     for out in cell.get("outputs", []):
         data = out.get("data") or {}

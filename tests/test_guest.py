@@ -1,8 +1,8 @@
-"""helpers.guest: the tiny guest builds, is cached, and boots to a shell under TCG."""
+"""helpers.virtualization.guest: the tiny guest builds, is cached, and boots to a shell under TCG."""
 
 import gzip
 
-from helpers import guest
+from helpers.virtualization import guest
 
 
 def test_ensure_builds_once_and_caches():

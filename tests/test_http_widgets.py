@@ -2,14 +2,15 @@
 
 import pytest
 
-from helpers import rawhttp, servers, tasks_service
-from helpers.errors import WorkbookError
-from helpers.widgets import http_widgets as hw
+from helpers.services import rawhttp, tasks
+from helpers.core import servers
+from helpers.core.errors import WorkbookError
+from helpers.services import widgets as hw
 
 
 @pytest.fixture(scope="module")
 def tasks():
-    server = servers.serve(tasks_service.create_app(), name="t-widgets-tasks")
+    server = servers.serve(tasks.create_app(), name="t-widgets-tasks")
     yield server
     server.stop()
 

@@ -5,8 +5,9 @@ import time
 import pytest
 
 import helpers
-from helpers import docker_engine, docker_images as di, docker_storage as ds, image_checks, session
-from helpers.verdict import Verdict
+from helpers.containers import engine, images as di, storage as ds, image_checks
+from helpers.core import session
+from helpers.core.verdict import Verdict
 
 pytestmark = pytest.mark.docker
 
@@ -36,11 +37,11 @@ def test_correct_solution_passes():
     verdict = image_checks.check_small_web_image(ctx, max_mb=200)
     assert isinstance(verdict, Verdict) and verdict, verdict
     assert "answered HTTP 200" in str(verdict) and "published on 127.0.0.1:" in str(verdict)
-    image = docker_engine.client().images.get(session.resource_name("exercise-web"))
+    image = engine.client().images.get(session.resource_name("exercise-web"))
     assert image.labels[session.SESSION_LABEL] == session.SESSION_ID
     assert image.id[7:19] in str(verdict)  # the verdict names the image it built from this context
     # The container it ran is gone again.
-    left = docker_engine.client().api.containers(all=True, filters=docker_engine.session_filter())
+    left = engine.client().api.containers(all=True, filters=engine.session_filter())
     assert not [c for c in left if "check-web" in c["Names"][0]]
 
 
@@ -63,7 +64,7 @@ def test_build_error_fails():
 def test_a_failed_build_leaves_no_earlier_image_to_judge():
     image_checks.check_small_web_image(_context("first", "EXPOSE 5000\n" + SERVE))
     image_checks.check_small_web_image(image_checks.write_context("broken2", {"Dockerfile": "FROM debian\nRUN exit 1\n"}))
-    assert not docker_engine.client().images.list(name=session.resource_name("exercise-web"))
+    assert not engine.client().images.list(name=session.resource_name("exercise-web"))
 
 
 def test_wrong_port_fails():

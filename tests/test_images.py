@@ -6,54 +6,55 @@ import time
 
 import pytest
 
-from helpers import docker_engine, images, session
-from helpers.errors import WorkbookError
+from helpers.containers import engine, base_images
+from helpers.core import session
+from helpers.core.errors import WorkbookError
 
 pytestmark = pytest.mark.docker
 
 
 def test_split_ref():
-    assert images.split_ref("debian") == ("debian", "latest")
-    assert images.split_ref("registry:2") == ("registry", "2")
-    assert images.split_ref("localhost:5000/mydebian") == ("localhost:5000/mydebian", "latest")
-    assert images.split_ref("localhost:5000/mydebian:v1") == ("localhost:5000/mydebian", "v1")
+    assert base_images.split_ref("debian") == ("debian", "latest")
+    assert base_images.split_ref("registry:2") == ("registry", "2")
+    assert base_images.split_ref("localhost:5000/mydebian") == ("localhost:5000/mydebian", "latest")
+    assert base_images.split_ref("localhost:5000/mydebian:v1") == ("localhost:5000/mydebian", "v1")
 
 
 def test_the_base_images_exist_and_a_warm_ensure_takes_under_a_second():
-    for name in images.BASE_IMAGES if hasattr(images, "BASE_IMAGES") else ("debian", "python"):
-        images.ensure_image(name, quiet=True)
+    for name in base_images.BASE_IMAGES if hasattr(base_images, "BASE_IMAGES") else ("debian", "python"):
+        base_images.ensure_image(name, quiet=True)
         started = time.monotonic()
-        image = images.ensure_image(name, quiet=True)
+        image = base_images.ensure_image(name, quiet=True)
         assert time.monotonic() - started < 1.0
         assert f"{name}:latest" in image.tags
         assert image.labels.get(session.BASE_IMAGE_LABEL) == "1" or not image.labels.get(session.WORKBOOK_LABEL)
 
 
 def test_the_local_python_image_has_flask():
-    out = docker_engine.run("python", ["python", "-c", "import flask; print('flask ok')"], remove=True, quiet=True)
+    out = engine.run("python", ["python", "-c", "import flask; print('flask ok')"], remove=True, quiet=True)
     assert out.strip() == b"flask ok"
 
 
 def test_every_recipe_names_its_parent():
-    for name in images.recipes():
+    for name in base_images.recipes():
         if name != "debian":
-            assert images._parents(images.RECIPES_DIR / name), f"{name} has no FROM"
+            assert base_images._parents(base_images.RECIPES_DIR / name), f"{name} has no FROM"
 
 
 def test_an_unknown_image_is_one_sentence():
     with pytest.raises(WorkbookError, match="no registry could provide it, and the workbook has no recipe"):
-        images.ensure_image("no-such-image-for-the-workbook", quiet=True)
+        base_images.ensure_image("no-such-image-for-the-workbook", quiet=True)
 
 
 def test_the_apt_mirror_is_read_from_this_machine():
-    mirror, suite = images.apt_mirror()
+    mirror, suite = base_images.apt_mirror()
     assert mirror.startswith(("http://", "https://", "file:/")) and suite
 
 
 def test_engine_errors_become_one_sentence_about_the_right_cause():
     import docker.errors
 
-    from helpers.docker_engine import explain_api_error
+    from helpers.containers.engine import explain_api_error
 
     def api_error(text):
         return docker.errors.APIError("409 Client Error", explanation=text)
@@ -69,10 +70,10 @@ def test_engine_errors_become_one_sentence_about_the_right_cause():
 
 
 def test_run_with_remove_leaves_no_anonymous_volume():
-    cli = docker_engine.client()
+    cli = engine.client()
     name = session.resource_name("rm-anon")
     since = time.time() - 1
-    out = docker_engine.run("debian", ["sh", "-c", "echo hi"], remove=True, quiet=True, volumes=["/scratch"],
+    out = engine.run("debian", ["sh", "-c", "echo hi"], remove=True, quiet=True, volumes=["/scratch"],
                             name=name)
     assert out == b"hi\n"
     # The volumes this container mounted, from the engine's events (other notebooks on this machine
@@ -85,4 +86,4 @@ def test_run_with_remove_leaves_no_anonymous_volume():
     assert ids and mounted, events
     assert not [v for v in mounted if cli.volumes.list(filters={"name": v})]
     with pytest.raises(WorkbookError, match="failed with exit code 3: oops"):
-        docker_engine.run("debian", ["sh", "-c", "echo oops >&2; exit 3"], remove=True, quiet=True)
+        engine.run("debian", ["sh", "-c", "echo oops >&2; exit 3"], remove=True, quiet=True)

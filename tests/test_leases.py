@@ -11,11 +11,11 @@ import uuid
 
 import pytest
 
-from helpers import cleanup, leases, session
+from helpers.core import cleanup, leases, session
 
 HOLD = """
 import sys, time
-from helpers import leases
+from helpers.core import leases
 leases.acquire(sys.argv[1], what="the test resource", shared=sys.argv[2] == "shared")
 print("held", flush=True)
 sys.stdin.read()

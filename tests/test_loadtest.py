@@ -1,16 +1,17 @@
-"""helpers.loadtest against real servers (dev server in a thread, waitress in a process)."""
+"""helpers.services.loadtest against real servers (dev server in a thread, waitress in a process)."""
 
 import sys
 
 import pytest
 
-from helpers import loadtest, servers, tasks_service
-from helpers.errors import WorkbookError
+from helpers.services import loadtest, tasks
+from helpers.core import servers
+from helpers.core.errors import WorkbookError
 
 
 @pytest.fixture(scope="module")
 def dev():
-    server = servers.serve(tasks_service.create_app(), name="t-load-dev")
+    server = servers.serve(tasks.create_app(), name="t-load-dev")
     yield server
     server.stop()
 
@@ -25,7 +26,7 @@ def test_run_load_measures_every_request(dev):
 def test_sweep_with_waitress_and_plots(dev):
     port = servers.free_port()
     w = servers.serve_process([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}",
-                               "--call", "helpers.tasks_service:create_app"], name="t-load-waitress", port=port,
+                               "--call", "helpers.services.tasks:create_app"], name="t-load-waitress", port=port,
                               env={"WORKBOOK_NO_SWEEP": "1"})
     try:
         sweeps = {"dev": loadtest.sweep(dev.url + "/health", (1, 4), requests=30, progress=False),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cleanup, session
+from helpers.core import cleanup, session
 from listen_watch import Watcher
 from notebook_runner import execute, new_session_id, notebook_paths, workbook_meta
 

@@ -1,4 +1,4 @@
-"""helpers.orchestration_plots: the pictures, from real compose files and sample data."""
+"""helpers.orchestration.plots: the pictures, from real compose files and sample data."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import orchestration_plots as op  # noqa: E402
-from helpers.compose import COMPOSE_DIR  # noqa: E402
-from helpers.errors import WorkbookError  # noqa: E402
+from helpers.orchestration import plots as op  # noqa: E402
+from helpers.orchestration.compose import COMPOSE_DIR  # noqa: E402
+from helpers.core.errors import WorkbookError  # noqa: E402
 
 
 def teardown_function():
@@ -109,7 +109,7 @@ class _FakeProxy:
     def __init__(self, dead: bool):
         from flask import Flask
 
-        from helpers import servers
+        from helpers.core import servers
 
         self.turn = 0
         app = Flask("fake-proxy")

@@ -1,9 +1,10 @@
-"""helpers.rawhttp against a real local server."""
+"""helpers.services.rawhttp against a real local server."""
 
 import pytest
 
-from helpers import rawhttp, servers
-from helpers.errors import WorkbookError
+from helpers.services import rawhttp
+from helpers.core import servers
+from helpers.core.errors import WorkbookError
 
 
 @pytest.fixture(scope="module")

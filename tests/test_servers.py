@@ -9,8 +9,8 @@ import pytest
 import requests
 from flask import Flask
 
-from helpers import servers
-from helpers.errors import AlreadyInUse, WaitTimeout, WorkbookError
+from helpers.core import servers
+from helpers.core.errors import AlreadyInUse, WaitTimeout, WorkbookError
 
 
 def hello_app(text="hello"):

@@ -1,10 +1,11 @@
-"""helpers.soa: real instances (processes), a real balancer, failover, the checker."""
+"""helpers.services.soa: real instances (processes), a real balancer, failover, the checker."""
 
 import pytest
 import requests
 
-from helpers import servers, soa
-from helpers.errors import WorkbookError
+from helpers.core import servers
+from helpers.services import soa
+from helpers.core.errors import WorkbookError
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ import time
 import pytest
 
 import helpers
-from helpers import docker_engine, docker_storage as ds, session, storage_checks
-from helpers.verdict import MIME, Verdict
+from helpers.containers import engine, storage as ds, storage_checks
+from helpers.core import session
+from helpers.core.verdict import MIME, Verdict
 
 pytestmark = pytest.mark.docker
 
@@ -80,7 +81,7 @@ def test_a_bare_volume_name_runs_as_this_sessions_volume():
     verdict = storage_checks.check_data_survives({"notes": {"bind": "/data", "mode": "rw"}})
     assert verdict, verdict
     assert session.resource_name("notes") in str(verdict)
-    vol = docker_engine.client().volumes.get(session.resource_name("notes"))
+    vol = engine.client().volumes.get(session.resource_name("notes"))
     assert vol.attrs["Labels"][session.SESSION_LABEL] == session.SESSION_ID
 
 

@@ -1,4 +1,4 @@
-"""helpers.swarm against the real engine: swarm mode is left as it was found."""
+"""helpers.orchestration.swarm against the real engine: swarm mode is left as it was found."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import time
 import pytest
 import requests
 
-from helpers import docker_engine, session, swarm
+from helpers.containers import engine
+from helpers.core import session
+from helpers.orchestration import swarm
 
 pytestmark = pytest.mark.docker
 
@@ -16,10 +18,10 @@ def _create(base: str, replicas: int):
     """The service of notebook 13, made as its cell makes it (SDK), published in host mode."""
     from docker.types import EndpointSpec, RestartPolicy, ServiceMode
 
-    from helpers.images import ensure_image
+    from helpers.containers.base_images import ensure_image
 
     ensure_image("python", quiet=True)
-    return docker_engine.client().services.create(
+    return engine.client().services.create(
         "python:latest", ["python3", "-c", swarm.SERVER], name=session.resource_name(base), env=["VERSION=1"],
         labels=session.labels(), container_labels=session.labels(), mode=ServiceMode("replicated", replicas=replicas),
         endpoint_spec=EndpointSpec(mode="dnsrr", ports=[{"Protocol": "tcp", "TargetPort": swarm.SERVICE_PORT,
@@ -91,7 +93,7 @@ def test_killed_replica_is_replaced(service):
 
 def test_rolling_update_reaches_the_new_version(service):
     samples = swarm.record(service, seconds=1, actions={0.2: lambda: _update(service, "2")})
-    from helpers.errors import wait_for
+    from helpers.core.errors import wait_for
     wait_for(lambda: swarm.update_state(service) == "completed", timeout=60, what="the update")
     samples += swarm.record(service, seconds=0.5)
     assert samples[-1]["versions"] == {"2": 2}
@@ -102,7 +104,7 @@ def test_a_start_first_update_replaces_one_task_at_a_time(service):
     """With the notebook's settings the chart shows what the text says: one new task beside the old
     one it replaces (never two extra), the running count never below the desired one, and the old
     tasks end at once on SIGTERM (exit 0) instead of waiting for SIGKILL (137)."""
-    from helpers.errors import wait_for
+    from helpers.core.errors import wait_for
 
     _scale(service, 2)
     old_tasks = [c.id for c in swarm.task_containers(service)]
@@ -120,7 +122,7 @@ def test_a_start_first_update_replaces_one_task_at_a_time(service):
     codes = set()
     for cid in old_tasks:
         try:
-            codes.add(docker_engine.client().containers.get(cid).attrs["State"]["ExitCode"])
+            codes.add(engine.client().containers.get(cid).attrs["State"]["ExitCode"])
         except Exception:
             pass  # already pruned from the task history
     assert codes <= {0}, f"old tasks were killed, not stopped: exit codes {codes}"

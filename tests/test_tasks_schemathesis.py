@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import servers
-from helpers.tasks_service import SCHEMATHESIS_CONFIG, create_app  # the config: 412 is expected (why: see there)
+from helpers.core import servers
+from helpers.services.tasks import SCHEMATHESIS_CONFIG, create_app  # the config: 412 is expected (why: see there)
 
 ST = Path(sys.executable).with_name("st")
 MAX_EXAMPLES = 40

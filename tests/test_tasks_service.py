@@ -1,4 +1,4 @@
-"""The reference tasks service, driven over real HTTP (helpers.servers.serve)."""
+"""The reference tasks service, driven over real HTTP (helpers.core.servers.serve)."""
 
 import json
 import os
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import servers
-from helpers.tasks_service import SEED_TASKS, create_app, openapi_document, seed_tasks
+from helpers.core import servers
+from helpers.services.tasks import SEED_TASKS, create_app, openapi_document, seed_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,7 +169,7 @@ def test_memory_and_temporary_databases_are_separate():
 def test_runs_as_a_program_and_stops_on_sigterm(tmp_path):
     port = servers.free_port()
     db = tmp_path / "prog.db"
-    server = servers.serve_process([sys.executable, "-m", "helpers.tasks_service", "--port", str(port),
+    server = servers.serve_process([sys.executable, "-m", "helpers.services.tasks", "--port", str(port),
                                     "--db", str(db), "--no-seed"], name="tasks-program", port=port,
                                    cwd=str(ROOT), env={"WORKBOOK_NO_SWEEP": "1"})
     try:
@@ -184,12 +184,12 @@ def test_runs_as_a_program_and_stops_on_sigterm(tmp_path):
 
 
 def test_tasks_db_environment_variable_selects_the_database(tmp_path, monkeypatch):
-    from helpers import tasks_service
+    from helpers.services import tasks
     seen = {}
     monkeypatch.setenv("TASKS_DB", str(tmp_path / "env.db"))
-    monkeypatch.setattr(tasks_service.Flask, "run", lambda self, **kw: seen.update(kw, db=self.config["TASKS_DB"]))
-    monkeypatch.setattr(tasks_service.signal, "signal", lambda *a: None)
-    tasks_service.main(["--port", "5055"])
+    monkeypatch.setattr(tasks.Flask, "run", lambda self, **kw: seen.update(kw, db=self.config["TASKS_DB"]))
+    monkeypatch.setattr(tasks.signal, "signal", lambda *a: None)
+    tasks.main(["--port", "5055"])
     assert seen["db"] == str(tmp_path / "env.db") and seen["port"] == 5055 and seen["host"] == "127.0.0.1"
     assert (tmp_path / "env.db").exists()
 
@@ -207,10 +207,10 @@ def test_bad_database_paths_are_one_sentence(tmp_path):
 
 
 def test_package_into_copies_the_service_and_what_it_imports(tmp_path):
-    from helpers.tasks_service import package_into
+    from helpers.services.tasks import package_into
 
     package = package_into(tmp_path)
-    assert sorted(p.name for p in package.iterdir()) == ["__init__.py", "errors.py", "tasks_service.py"]
+    assert sorted(p.name for p in package.iterdir()) == ["__init__.py", "errors.py", "tasks.py"]
 
 
 # --------------------------------------------------------------------------- conditional requests (ETag)
@@ -334,7 +334,7 @@ def test_concurrent_updates_with_one_etag_let_exactly_one_through(svc):
 
 
 def test_store_check_runs_inside_the_write_transaction(tmp_path):
-    from helpers.tasks_service import TaskStore
+    from helpers.services.tasks import TaskStore
 
     store = TaskStore(tmp_path / "s.db")
 

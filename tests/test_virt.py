@@ -1,10 +1,11 @@
-"""helpers.virt against the real libvirt: test:///default always, qemu:///system when it answers."""
+"""helpers.virtualization.virt against the real libvirt: test:///default always, qemu:///system when it answers."""
 
 import pytest
 
 import helpers
-from helpers import session, virt
-from helpers.errors import DaemonUnavailable, NotFound, WorkbookError
+from helpers.core import session
+from helpers.virtualization import virt
+from helpers.core.errors import DaemonUnavailable, NotFound, WorkbookError
 
 
 @pytest.fixture
@@ -324,7 +325,7 @@ def test_qemu_process_and_bridge_state_on_system():
 def test_volume_plot_shows_allocation_bars_and_pool_plot_says_what_volumes_use(test_conn):
     from matplotlib.figure import Figure
 
-    from helpers.widgets import virt_widgets as vw
+    from helpers.virtualization import widgets as vw
     pool = _pool(test_conn, "plotpool")
     _volume(pool, "pv", 64)
     ax = vw.plot_volumes(pool, ax=Figure().add_subplot())
@@ -334,7 +335,7 @@ def test_volume_plot_shows_allocation_bars_and_pool_plot_says_what_volumes_use(t
 
 
 def test_table_html_is_left_aligned_and_escaped():
-    from helpers.widgets import virt_widgets as vw
+    from helpers.virtualization import widgets as vw
     out = vw.table_html(["command", "value"], [["virsh <x>", "line 1\nline 2"]], code_columns=(0,))
     assert "virsh &lt;x&gt;</code>" in out and "text-align:left" in out and "line 1<br>line 2" in out
 
@@ -409,7 +410,7 @@ def test_domain_listing_shows_this_session_and_skips_vanished(test_conn):
 def test_network_views_skip_a_network_removed_meanwhile(test_conn):
     from matplotlib.figure import Figure
 
-    from helpers.widgets import virt_widgets as vw
+    from helpers.virtualization import widgets as vw
     keep = _network(test_conn, "keepnet", "isolated")
     gone_name = session.resource_name("gonenet", OTHER)
 
@@ -512,7 +513,8 @@ def test_virsh_does_not_hide_real_errors(monkeypatch):
 
 _MAKE_NET = """
 import json, sys, time
-from helpers import session, virt
+from helpers.core import session
+from helpers.virtualization import virt
 conn = virt.connect(virt.SYSTEM_URI)
 time.sleep(max(0.0, float(sys.argv[1]) - time.time()))      # both start at the same moment
 try:

@@ -1,10 +1,10 @@
-"""helpers.virt_bench: the experiments run and give plausible numbers."""
+"""helpers.virtualization.bench: the experiments run and give plausible numbers."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from helpers import virt_bench as vb
+from helpers.virtualization import bench as vb
 
 
 def test_system_call_costs_more_than_plain_call():
@@ -86,7 +86,7 @@ def test_time_multiplexing_summary():
 
 def test_taxonomy_check_rejects_non_dict():
     import pytest
-    from helpers.errors import WorkbookError
+    from helpers.core.errors import WorkbookError
     with pytest.raises(WorkbookError, match="expects a dict"):
         vb.check_taxonomy("emulation")
 
@@ -94,7 +94,7 @@ def test_taxonomy_check_rejects_non_dict():
 def test_workload_script_is_replaced_whole_while_another_kernel_reads_it():
     import threading
 
-    from helpers import guest
+    from helpers.virtualization import guest
     path = vb._workload_script()
     seen, stop = set(), threading.Event()
 

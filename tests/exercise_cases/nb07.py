@@ -1,6 +1,6 @@
 """Notebook 07: classify strategies, execution-virtualization levels and hypervisor types."""
 
-from helpers.virt_bench import TAXONOMY
+from helpers.virtualization.bench import TAXONOMY
 
 RAID = "a RAID controller showing four disks as one volume"
 CONTAINER = "a Docker container"

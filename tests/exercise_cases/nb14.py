@@ -18,7 +18,7 @@ SERVICES = '''services:
 
   tasks:
     build: ./tasks
-    command: ["python3", "-m", "helpers.tasks_service", "--host", "0.0.0.0", "--port", "5000", "--db", "/data/tasks.db"]
+    command: ["python3", "-m", "helpers.services.tasks", "--host", "0.0.0.0", "--port", "5000", "--db", "/data/tasks.db"]
     volumes:
       - tasks-data:/data
     networks: [frontend]

@@ -1,1 +1,0 @@
-"""ipywidgets for the workbook: each widget also renders a static HTML fallback when run headless."""
