@@ -91,3 +91,11 @@ def test_cleanup_stops_this_sessions_servers():
     srv = servers.serve(hello_app(), name="t-cleanup")
     removed = helpers.cleanup(quiet=True)
     assert "server t-cleanup" in removed and not servers.port_is_open(srv.port)
+
+
+def test_free_port_below_the_ephemeral_range_is_free_and_below_it():
+    for _ in range(5):
+        port = servers.free_port(below_ephemeral=True)
+        assert 20000 <= port < servers.EPHEMERAL_START
+        with socket.socket() as s:
+            s.bind((servers.LOOPBACK, port))  # free: it can be bound

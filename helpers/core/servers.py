@@ -16,6 +16,7 @@ first and report "port in use" as a sentence instead.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,8 +32,28 @@ from helpers.core.errors import AlreadyInUse, WaitTimeout, WorkbookError, wait_f
 LOOPBACK = "127.0.0.1"
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port that is free on ``host`` right now."""
+#: Linux's default ephemeral range starts here (``net.ipv4.ip_local_port_range``): the kernel
+#: gives the ports of outgoing connections and of ``bind(port 0)`` from 32768 up.
+EPHEMERAL_START = 32768
+
+
+def free_port(host: str = LOOPBACK, *, below_ephemeral: bool = False) -> int:
+    """A TCP port that is free on ``host`` right now.
+
+    By default the kernel picks it (``bind`` to port 0), from the ephemeral range.
+    ``below_ephemeral=True`` picks one between 20000 and 32000 instead: a port that
+    another program (Docker, say) will bind *later* must not be one the kernel may hand
+    out meanwhile to an outgoing connection (the clients of a load test open hundreds).
+    """
+    if below_ephemeral:
+        for _ in range(50):
+            port = random.randint(20000, EPHEMERAL_START - 768)
+            with socket.socket() as s:
+                try:
+                    s.bind((host, port))
+                    return port
+                except OSError:
+                    continue
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]

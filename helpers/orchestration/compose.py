@@ -32,9 +32,10 @@ from pathlib import Path
 from helpers.containers import engine
 from helpers.core import session
 from helpers.core.cleanup import Cleaner
+from helpers.core.servers import free_port
 from helpers.core.errors import WorkbookError, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: helpers/orchestration/ is two levels down
 COMPOSE_DIR = ROOT / "data" / "compose"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -341,7 +342,7 @@ class Project:
             except ComposeError as exc:
                 if not (self.auto_port and "already in use" in str(exc) and attempt < 2):
                     raise ComposeError(_with_last_log(str(exc))) from None
-                self.env["PROXY_PORT"] = str(_free_port())  # taken meanwhile by someone else
+                self.env["PROXY_PORT"] = str(free_port(below_ephemeral=True))  # taken meanwhile by someone else
         return time.monotonic() - started
 
     def health(self) -> dict[str, str]:
@@ -509,27 +510,9 @@ def project(base: str = "tasks", *, directory: str | os.PathLike | None = None, 
     that two copies can run side by side).
     """
     directory = Path(directory) if directory else working_copy(base, fresh=fresh)
-    env = {"PROXY_PORT": str(proxy_port or _free_port())}
+    env = {"PROXY_PORT": str(proxy_port or free_port(below_ephemeral=True))}
     return Project(name=name or project_name(base), directory=directory, env=env, use_p=use_p,
                    auto_port=proxy_port is None)
-
-
-def _free_port() -> int:
-    """A free loopback port *below* Linux's ephemeral range (32768+), so that the client
-    sockets of a load test cannot grab it between our choice and Docker's bind."""
-    import random
-    import socket
-
-    for _ in range(50):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    from helpers.core.servers import free_port
-    return free_port()
 
 
 def ensure_base_images(directory: str | os.PathLike) -> list[str]:
@@ -600,6 +583,3 @@ def _remove(sid: str) -> list[str]:
 
 CLEANER = Cleaner("compose", _owners, _leftovers, _remove)
 
-
-#: A free host port for a project's proxy (below the ephemeral range).
-free_port = _free_port
