@@ -33,7 +33,7 @@ from helpers.containers import engine
 from helpers.core import session
 from helpers.core.errors import WorkbookError
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "data" / "images"
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "data" / "images"
 BASE_LABELS = {session.WORKBOOK_LABEL: "1", session.BASE_IMAGE_LABEL: "1"}
 
 
