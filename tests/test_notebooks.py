@@ -3,8 +3,9 @@
 The first run starts; two seconds later a second run of the same notebook
 starts in a fresh kernel of another workbook session, while the first is
 still running (two students on one machine, or one student with two tabs).
-Both must pass, leave nothing behind, and open no port on every interface
-that :data:`listen_watch.ALLOWED` does not explain.
+Both must pass, leave nothing behind (neither what carries their session's
+label or name, nor a new object that no session owns: :mod:`unowned`), and
+open no port on every interface that :data:`listen_watch.ALLOWED` does not explain.
 
 A notebook may list ``variants`` in ``metadata.workbook``: environments to
 run it under (e.g. the libvirt URI); each variant is run that way.
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from helpers.core import cleanup, session
+import unowned
 from listen_watch import Watcher
 from notebook_runner import execute, new_session_id, notebook_paths, workbook_meta
 
@@ -91,11 +93,14 @@ def failing_checks(nb) -> list[str]:
 @pytest.mark.parametrize("path,env,timeout", list(_cases()))
 def test_notebook_runs_in_two_sessions_at_once_and_leaves_nothing(path, env, timeout):
     sids = [new_session_id(), new_session_id()]
+    before = unowned.snapshot()
     with ThreadPoolExecutor(2) as pool:
         futures = [pool.submit(_run, path, sid, env, timeout, i * STAGGER) for i, sid in enumerate(sids)]
         results = [f.exception() or f.result() for f in futures]
     for sid in sids:
         assert_nothing_left(sid)
+    leaks = unowned.new_unowned(before, unowned.snapshot())
+    assert not leaks, f"{path.name} created objects that no session owns (no session label, no wb- name): {leaks}"
     for sid, result in zip(sids, results):
         if isinstance(result, BaseException):
             raise result
