@@ -2,15 +2,15 @@
 
 import pytest
 
-from helpers.services import rawhttp, tasks
 from helpers.core import servers
 from helpers.core.errors import WorkbookError
 from helpers.services import widgets as hw
+from helpers.services.tasks import create_app
 
 
 @pytest.fixture(scope="module")
 def tasks():
-    server = servers.serve(tasks.create_app(), name="t-widgets-tasks")
+    server = servers.serve(create_app(), name="t-widgets-tasks")
     yield server
     server.stop()
 

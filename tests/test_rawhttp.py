@@ -1,21 +1,21 @@
-"""helpers.services.rawhttp against a real local server."""
+"""helpers.services.rawhttp, messages, urls and demo_server against a real local server."""
 
 import pytest
 
-from helpers.services import rawhttp
+from helpers.services import demo_server, messages, rawhttp, urls
 from helpers.core import servers
 from helpers.core.errors import WorkbookError
 
 
 @pytest.fixture(scope="module")
 def demo():
-    server = servers.serve(rawhttp.create_demo_app(), name="test-rawhttp-demo")
+    server = servers.serve(demo_server.create_demo_app(), name="test-rawhttp-demo")
     yield server
     server.stop()
 
 
 def send(server, method, path, headers=None, body=None):
-    return rawhttp.send_raw(rawhttp.build_request(method, server.url + path, headers, body), server.host, server.port)
+    return rawhttp.send_raw(messages.build_request(method, server.url + path, headers, body), server.host, server.port)
 
 
 @pytest.mark.parametrize("method,path,headers,body,status", [
@@ -67,7 +67,7 @@ def test_put_creates_then_replaces(demo):
 
 
 def test_status_table_lists_every_case(demo):
-    table = rawhttp.status_table(demo.url, [("GET", "/ok", None, None, "fine"),
+    table = demo_server.status_table(demo.url, [("GET", "/ok", None, None, "fine"),
                                             ("GET", "/maintenance", None, None, "later")])
     assert table.count("<tr>") == 3 and "<b>503</b>" in table and "Retry-After: 120" in table
 
@@ -78,33 +78,33 @@ def test_hand_written_request_and_parts(demo):
     assert r.version == "HTTP/1.1" and r.status == 200 and b"Hello World" in r.body
     assert r.header("content-length") == str(len(r.body))
     assert r.raw.startswith(b"HTTP/1.1 200")
-    html = rawhttp.render_message(r.raw)
+    html = messages.render_message(r.raw)
     assert "status line" in html and "empty line" in html and "CR LF" in html
-    req = rawhttp.parse_request(raw)
+    req = messages.parse_request(raw)
     assert (req.method, req.target, req.version) == ("GET", "/ok", "HTTP/1.1")
     assert rawhttp.send_raw(raw.replace("\r\n", "\n"), demo.host, demo.port, fix_newlines=True).status == 200
 
 
 def test_build_request_adds_host_length_and_no_fragment():
-    raw = rawhttp.build_request("put", "http://example.com/tareas/1234?x=1#frag", {"Content-Type": "application/json"}, '{"id": "1234"}')
+    raw = messages.build_request("put", "http://example.com/tareas/1234?x=1#frag", {"Content-Type": "application/json"}, '{"id": "1234"}')
     head, body = raw.split(b"\r\n\r\n")
     assert head.startswith(b"PUT /tareas/1234?x=1 HTTP/1.1\r\nHost: example.com\r\n")
     assert b"Content-Length: 14" in head and body == b'{"id": "1234"}'
 
 
 def test_parse_url_parts():
-    p = rawhttp.parse_url("http://example.com/data/api/user/username?kind=alumno")
+    p = urls.parse_url("http://example.com/data/api/user/username?kind=alumno")
     assert (p.scheme, p.host, p.port, p.path, p.query, p.fragment) == ("http", "example.com", 80, "/data/api/user/username", "kind=alumno", "")
-    q = rawhttp.parse_url("https://u:pw@[::1]:8443/a?x=1&x=2#f")
+    q = urls.parse_url("https://u:pw@[::1]:8443/a?x=1&x=2#f")
     assert q.host == "::1" and q.port == 8443 and q.params == [("x", "1"), ("x", "2")] and q.fragment == "f"
     assert q.authority == "[::1]:8443" and q.userinfo == "u:pw"
-    assert "fragment" in rawhttp.render_url("http://h:1/p?q=1#frag")
+    assert "fragment" in urls.render_url("http://h:1/p?q=1#frag")
 
 
 @pytest.mark.parametrize("url", ["", "example.com/x", "http://", "http://h:99999/", "ftp://h/", "http://a b/", None])
 def test_bad_urls_are_one_sentence(url):
     with pytest.raises(WorkbookError) as err:
-        rawhttp.parse_url(url)
+        urls.parse_url(url)
     assert str(err.value).endswith(".") and "\n" not in str(err.value)
 
 
@@ -121,20 +121,20 @@ def test_unreachable_unknown_and_silent_hosts(demo):
 
 def test_not_http_and_bad_method_and_headers():
     with pytest.raises(WorkbookError, match="status line"):
-        rawhttp.parse_response(b"SSH-2.0-OpenSSH\r\n")
+        messages.parse_response(b"SSH-2.0-OpenSSH\r\n")
     with pytest.raises(WorkbookError, match="not an HTTP method"):
-        rawhttp.build_request("FETCH", "http://127.0.0.1/")
+        messages.build_request("FETCH", "http://127.0.0.1/")
     with pytest.raises(WorkbookError, match="header name"):
-        rawhttp.build_request("GET", "http://127.0.0.1/", {"Bad Name": "x"})
+        messages.build_request("GET", "http://127.0.0.1/", {"Bad Name": "x"})
     with pytest.raises(WorkbookError, match="line break"):
-        rawhttp.build_request("GET", "http://127.0.0.1/", {"X": "a\r\nEvil: 1"})
+        messages.build_request("GET", "http://127.0.0.1/", {"X": "a\r\nEvil: 1"})
     with pytest.raises(WorkbookError, match="not JSON"):
-        rawhttp.RawResponse(b"", "HTTP/1.1", 200, "OK", [], b"<html>").json()
+        messages.RawResponse(b"", "HTTP/1.1", 200, "OK", [], b"<html>").json()
 
 
 def test_chunked_response_is_decoded():
     raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n6\r\n World\r\n0\r\n\r\n"
-    assert rawhttp.parse_response(raw).body == b"Hello World"
+    assert messages.parse_response(raw).body == b"Hello World"
 
 
 def test_checker_passes_a_right_answer_and_fails_a_wrong_one(demo):
@@ -185,7 +185,7 @@ def test_line_end_problem_names_the_real_mistake(raw, said):
 
 
 def test_url_anatomy_lists_query_parameters_under_the_query():
-    page = rawhttp.render_url("http://h:1/p?kind=alumno&tag=a#frag")
+    page = urls.render_url("http://h:1/p?kind=alumno&tag=a#frag")
     rows = page.split("<tr>")
     labels = [r.split("</td>")[0] for r in rows[1:]]
     query = next(i for i, l in enumerate(labels) if "<b>query</b>" in l)

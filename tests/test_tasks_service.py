@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -184,12 +185,14 @@ def test_runs_as_a_program_and_stops_on_sigterm(tmp_path):
 
 
 def test_tasks_db_environment_variable_selects_the_database(tmp_path, monkeypatch):
-    from helpers.services import tasks
+    from flask import Flask
+
+    from helpers.services.tasks import __main__ as program
     seen = {}
     monkeypatch.setenv("TASKS_DB", str(tmp_path / "env.db"))
-    monkeypatch.setattr(tasks.Flask, "run", lambda self, **kw: seen.update(kw, db=self.config["TASKS_DB"]))
-    monkeypatch.setattr(tasks.signal, "signal", lambda *a: None)
-    tasks.main(["--port", "5055"])
+    monkeypatch.setattr(Flask, "run", lambda self, **kw: seen.update(kw, db=self.config["TASKS_DB"]))
+    monkeypatch.setattr(program.signal, "signal", lambda *a: None)
+    program.main(["--port", "5055"])
     assert seen["db"] == str(tmp_path / "env.db") and seen["port"] == 5055 and seen["host"] == "127.0.0.1"
     assert (tmp_path / "env.db").exists()
 
@@ -210,7 +213,32 @@ def test_package_into_copies_the_service_and_what_it_imports(tmp_path):
     from helpers.services.tasks import package_into
 
     package = package_into(tmp_path)
-    assert sorted(p.name for p in package.iterdir()) == ["__init__.py", "errors.py", "tasks.py"]
+    copied = sorted(str(p.relative_to(package)) for p in package.rglob("*.py"))
+    assert copied == ["__init__.py", "core/__init__.py", "core/errors.py", "services/__init__.py",
+                      "services/tasks/__init__.py", "services/tasks/__main__.py", "services/tasks/app.py",
+                      "services/tasks/openapi.py", "services/tasks/packaging.py",
+                      "services/tasks/representations.py", "services/tasks/store.py",
+                      "services/tasks/validation.py"]
+    assert "import" not in (package / "__init__.py").read_text()  # a stub, not the workbook's __init__
+
+
+def test_the_build_context_runs_the_service_by_itself(tmp_path):
+    """What the image runs, run from the copied folder: `python -m helpers.services.tasks` answers HTTP."""
+    from helpers.services.tasks import package_into
+
+    package_into(tmp_path)
+    found = subprocess.run([sys.executable, "-c", "import helpers.services.tasks as t; print(t.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=30, check=True)
+    assert Path(found.stdout.strip()).is_relative_to(tmp_path)  # the copy, not the workbook
+    port = servers.free_port()
+    server = servers.serve_process([sys.executable, "-m", "helpers.services.tasks", "--port", str(port),
+                                    "--db", str(tmp_path / "ctx.db")], name="tasks-context", port=port,
+                                   cwd=str(tmp_path))
+    try:
+        r = requests.get(f"{server.url}/api/v1/tasks", timeout=5)
+        assert r.status_code == 200 and len(r.json()) == len(SEED_TASKS)  # the built-in seed: no data/ folder there
+    finally:
+        server.stop()
 
 
 # --------------------------------------------------------------------------- conditional requests (ETag)

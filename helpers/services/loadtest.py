@@ -82,7 +82,7 @@ class LoadResult:
 
 
 def _check_target(url: str) -> tuple[str, int, str]:
-    from helpers.services.rawhttp import parse_url
+    from helpers.services.urls import parse_url
 
     p = parse_url(url)
     if p.scheme != "http":

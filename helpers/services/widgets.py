@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import ipywidgets as w
 
-from helpers.services import rawhttp
+from helpers.services import messages, rawhttp, urls
 from helpers.core.errors import WorkbookError
 from helpers.core.widgets import StaticFallback
 
@@ -43,7 +43,7 @@ class Exchange:
     """A request as sent and the response as received."""
 
     request_raw: bytes
-    response: rawhttp.RawResponse
+    response: messages.RawResponse
     elapsed_ms: float
 
     @property
@@ -75,8 +75,8 @@ def exchange(method: str, url: str, headers: str | dict | None = None, body: str
     A body sent with a JSON ``Content-Type`` must be valid JSON; a JSON-looking
     body without a ``Content-Type`` gets ``application/json``.
     """
-    method = rawhttp.check_method(method)
-    parts = rawhttp.parse_url(url)
+    method = messages.check_method(method)
+    parts = urls.parse_url(url)
     pairs = parse_headers(headers)
     data = body.encode("utf-8") if isinstance(body, str) else (body or b"")
     ctype = next((v for k, v in pairs if k.lower() == "content-type"), None)
@@ -91,7 +91,7 @@ def exchange(method: str, url: str, headers: str | dict | None = None, body: str
                 pairs.append(("Content-Type", "application/json"))
     if not any(k.lower() == "user-agent" for k, _ in pairs):
         pairs.insert(0, ("User-Agent", "workbook-request-builder/1.0"))
-    raw = rawhttp.build_request(method, url, pairs, data)
+    raw = messages.build_request(method, url, pairs, data)
     started = time.perf_counter()
     response = rawhttp.send_raw(raw, parts.host, parts.port, timeout=timeout, tls=parts.scheme == "https")
     return Exchange(raw, response, (time.perf_counter() - started) * 1000)
@@ -121,8 +121,8 @@ def render_exchange(ex: Exchange) -> str:
     return (f"<div>{status}<details open><summary><b>Response headers</b></summary><table>{headers}</table></details>"
             f"<div><b>Response body</b></div>{body_html}"
             f"<details open><summary><b>Raw request, as sent on the wire</b></summary>"
-            f"{rawhttp.render_message(ex.request_raw)}</details>"
-            f"<details><summary><b>Raw response, as received</b></summary>{rawhttp.render_message(r.raw)}</details></div>")
+            f"{messages.render_message(ex.request_raw)}</details>"
+            f"<details><summary><b>Raw response, as received</b></summary>{messages.render_message(r.raw)}</details></div>")
 
 
 # --------------------------------------------------------------------------- request builder
@@ -131,8 +131,8 @@ class RequestBuilder(StaticFallback, w.VBox):
 
     def __init__(self, url: str = "http://127.0.0.1:5000/", method: str = "GET", headers: str | dict = "",
                  body: str = "", *, timeout: float = 5.0):
-        self.method_w = w.Dropdown(options=list(rawhttp.METHODS[:7]), value=method.upper() if method.upper()
-                                   in rawhttp.METHODS[:7] else "GET", layout=w.Layout(width="110px"))
+        self.method_w = w.Dropdown(options=list(messages.METHODS[:7]), value=method.upper() if method.upper()
+                                   in messages.METHODS[:7] else "GET", layout=w.Layout(width="110px"))
         self.url_w = w.Text(value=url, placeholder="http://127.0.0.1:5000/path", layout=w.Layout(flex="1"))
         self.send_w = w.Button(description="Send", button_style="primary", icon="paper-plane",
                                layout=w.Layout(width="100px"))
@@ -199,7 +199,7 @@ class RawMessageWidget(StaticFallback, w.VBox):
     """Edit a raw HTTP request, send it over a socket, and see both messages dissected."""
 
     def __init__(self, url: str = "http://127.0.0.1:5000/", message: str | None = None, *, timeout: float = 5.0):
-        parts = rawhttp.parse_url(url)
+        parts = urls.parse_url(url)
         if message is None:
             message = f"GET {parts.target} HTTP/1.1\nHost: {parts.authority}\nAccept: */*\nConnection: close\n\n"
         self.server_w = w.Text(value=f"{parts.host}:{parts.port}", description="Server", layout=w.Layout(width="260px"))
@@ -207,10 +207,10 @@ class RawMessageWidget(StaticFallback, w.VBox):
         self.send_w = w.Button(description="Send over TCP", button_style="primary", icon="plug")
         self.note_w = w.HTML("<small>Each line break is sent as CRLF (\\r\\n); the message must end with an "
                              "empty line.</small>")
-        self.request_w = w.HTML(rawhttp.render_message(message.replace("\n", "\r\n"), title="Request"))
+        self.request_w = w.HTML(messages.render_message(message.replace("\n", "\r\n"), title="Request"))
         self.response_w = w.HTML("<i>Press “Send over TCP”.</i>")
         self.timeout = timeout
-        self.response: rawhttp.RawResponse | None = None
+        self.response: messages.RawResponse | None = None
         self.text_w.observe(lambda _: self._preview(), names="value")
         self.send_w.on_click(lambda _: self.send())
         super().__init__([w.HBox([self.server_w, self.send_w]), self.text_w, self.note_w,
@@ -221,7 +221,7 @@ class RawMessageWidget(StaticFallback, w.VBox):
 
     def _preview(self):
         try:
-            self.request_w.value = rawhttp.render_message(self._bytes(), title="Request")
+            self.request_w.value = messages.render_message(self._bytes(), title="Request")
         except WorkbookError as exc:
             self.request_w.value = _error_html(str(exc))
 
@@ -229,7 +229,7 @@ class RawMessageWidget(StaticFallback, w.VBox):
         text = self.text_w.value.replace("\r\n", "\n")
         return text.replace("\n", "\r\n").encode("utf-8")
 
-    def send(self) -> rawhttp.RawResponse | None:
+    def send(self) -> messages.RawResponse | None:
         """Send the text as it is (with CRLF line ends) and show the response."""
         self._preview()
         host, _, port = self.server_w.value.strip().rpartition(":")
@@ -237,7 +237,7 @@ class RawMessageWidget(StaticFallback, w.VBox):
             if not host or not port.isdigit():
                 raise WorkbookError(f"Write the server as host:port, e.g. 127.0.0.1:5000 (got {self.server_w.value!r}).")
             self.response = rawhttp.send_raw(self._bytes(), host, int(port), timeout=self.timeout)
-            self.response_w.value = rawhttp.render_message(
+            self.response_w.value = messages.render_message(
                 self.response.raw, title=f"Response ({self.response.elapsed_ms:.1f} ms)")
         except WorkbookError as exc:
             self.response, self.response_w.value = None, _error_html(str(exc))
@@ -269,15 +269,15 @@ class UrlAnatomyWidget(StaticFallback, w.VBox):
         self.url_w.value = value
 
     @property
-    def parts(self) -> rawhttp.UrlParts | None:
+    def parts(self) -> urls.UrlParts | None:
         try:
-            return rawhttp.parse_url(self.url_w.value)
+            return urls.parse_url(self.url_w.value)
         except WorkbookError:
             return None
 
     def _update(self):
         try:
-            self.anatomy_w.value = rawhttp.render_url(self.url_w.value)
+            self.anatomy_w.value = urls.render_url(self.url_w.value)
         except WorkbookError as exc:
             self.anatomy_w.value = _error_html(str(exc))
 
