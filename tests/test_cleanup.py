@@ -81,7 +81,7 @@ KILLED_KERNEL = textwrap.dedent("""
     from helpers.core import servers
     from flask import Flask
     c = engine.run("debian", "sleep 300", detach=True, quiet=True)
-    engine.client().volumes.create("wbkill-" + helpers.SESSION_ID, labels=engine.labels())
+    engine.client().volumes.create("wbkill-" + helpers.SESSION_ID, labels=helpers.core.session.labels())
     servers.serve_process(["{python}", "-m", "http.server", "--bind", "127.0.0.1", "{port}"],
                           name="orphan", port={port})
     print("READY", flush=True)

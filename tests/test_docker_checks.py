@@ -5,13 +5,24 @@ from __future__ import annotations
 import pytest
 
 import helpers
-from helpers.containers import lifecycle as C
 from helpers.containers import checks as K
 from helpers.containers import engine
+from helpers.containers.base_images import ensure_image
 from helpers.core.session import labels, resource_name
 from helpers.core.errors import wait_for
 
 pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _images():
+    for image in ("debian", "nginx"):
+        ensure_image(image, quiet=True)
+
+
+def _run(image, command=None, *, base, **kw):
+    """client.containers.run(..., detach=True), labelled and named as a notebook's cell writes it."""
+    return engine.client().containers.run(image, command, detach=True, name=resource_name(base), labels=labels(), **kw)
 
 
 @pytest.fixture(autouse=True)
@@ -33,34 +44,35 @@ LOOP = 'while true; do echo "$GREETING"; sleep 0.2; done'
 
 
 def _greeter(env=None, command=LOOP, pause=True, image="debian"):
-    c = C.run(image, ["sh", "-c", command], name=C.name("greeter"), detach=True, environment=env or {})
+    c = _run(image, ["sh", "-c", command], base="greeter", environment=env or {})
     if command == LOOP:
-        wait_for(lambda: C.logs(c).count("\n") >= 2, timeout=10, what="two greetings")
+        wait_for(lambda: c.logs().decode().count("\n") >= 2, timeout=10, what="two greetings")
     else:
         c.wait(timeout=10)
-    if pause and C.state(c) == "running":
-        C.pause(c)
+    c.reload()
+    if pause and c.status == "running":
+        c.pause()
     return c
 
 
 def test_greeter_correct():
     _greeter({"GREETING": "hola"})
-    v = K.check_greeter(C.name("greeter"))
+    v = K.check_greeter(resource_name("greeter"))
     assert v.passed, str(v)
     assert "PASSED" in str(v) and "PASSED" in v._repr_html_()
 
 
 def test_greeter_missing():
-    v = K.check_greeter(C.name("greeter"))
+    v = K.check_greeter(resource_name("greeter"))
     assert not v.passed and not v.attempted and "no container called" in _failures(v)
     assert "NOT ATTEMPTED" in str(v) and "name=GREETER" in str(v)
 
 
 def test_greeter_literal_variable_is_not_expanded():
     """["echo", "$GREETING"] has no shell: the container prints the text $GREETING."""
-    c = C.run("debian", ["echo", "$GREETING"], name=C.name("greeter"), detach=True, environment={"GREETING": "hola"})
+    c = _run("debian", ["echo", "$GREETING"], base="greeter", environment={"GREETING": "hola"})
     c.wait(timeout=10)
-    v = K.check_greeter(C.name("greeter"))
+    v = K.check_greeter(resource_name("greeter"))
     assert not v.passed and "does not contain the greeting" in _failures(v)
     assert "inside the container's shell" in str(v)
 
@@ -68,34 +80,34 @@ def test_greeter_literal_variable_is_not_expanded():
 def test_checks_return_the_shared_verdict():
     from helpers.core.verdict import Verdict
 
-    assert isinstance(K.check_greeter(C.name("greeter")), Verdict) and K.Verdict is Verdict
+    assert isinstance(K.check_greeter(resource_name("greeter")), Verdict) and K.Verdict is Verdict
 
 
 def test_greeter_not_paused():
     _greeter({"GREETING": "hola"}, pause=False)
-    v = K.check_greeter(C.name("greeter"))
+    v = K.check_greeter(resource_name("greeter"))
     assert not v.passed and "running" in _failures(v)
 
 
 def test_greeter_wrong_variable():
     _greeter({"GREETING": "hello"})
-    v = K.check_greeter(C.name("greeter"))
+    v = K.check_greeter(resource_name("greeter"))
     assert not v.passed and "another value" in _failures(v)
 
 
 def test_greeter_value_from_another_variable_is_not_praised():
-    c = C.run("debian", ["sh", "-c", LOOP.replace("GREETING", "GREETNG")], name=C.name("greeter"),
-              detach=True, environment={"GREETNG": "hola"})
-    wait_for(lambda: C.logs(c).count("\n") >= 2, timeout=10, what="two greetings")
-    C.pause(c)
-    v = K.check_greeter(C.name("greeter"))
+    c = _run("debian", ["sh", "-c", LOOP.replace("GREETING", "GREETNG")], base="greeter",
+             environment={"GREETNG": "hola"})
+    wait_for(lambda: c.logs().decode().count("\n") >= 2, timeout=10, what="two greetings")
+    c.pause()
+    v = K.check_greeter(resource_name("greeter"))
     assert not v.passed and "no variable GREETING" in _failures(v)
     assert not any(ok and "reads the variable" in t for ok, t in v.items)
 
 
 def test_greeter_command_ends():
     _greeter({"GREETING": "hola"}, command='echo "$GREETING"')
-    v = K.check_greeter(C.name("greeter"))
+    v = K.check_greeter(resource_name("greeter"))
     fails = _failures(v)
     assert not v.passed and "exited" in fails and "only 1 time" in fails
 
@@ -108,13 +120,13 @@ def port():
 
 
 def test_web_server_correct(port):
-    C.run("nginx", name=C.name("web"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    _run("nginx", base="web", ports={"80/tcp": ("127.0.0.1", port)})
     v = K.check_web_server(port)
     assert v.passed, str(v)
 
 
 def test_web_server_on_all_interfaces_passes_with_a_note(port):
-    C.run("nginx", name=C.name("web"), detach=True, ports={"80/tcp": port})
+    _run("nginx", base="web", ports={"80/tcp": port})
     v = K.check_web_server(port)
     assert v.passed and any(ok is None and "every interface" in t for ok, t in v.items)
 
@@ -126,54 +138,55 @@ def test_web_server_nothing_running(port):
 
 def test_web_server_of_the_lesson_does_not_pass_the_exercise(port):
     """A container created before the exercise began (a demonstration's) is not the solution."""
-    C.run("nginx", name=C.name("demo"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    _run("nginx", base="demo", ports={"80/tcp": ("127.0.0.1", port)})
     K.begin_exercise("web_server")
     v = K.check_web_server(port)
     assert not v.passed and not v.attempted
     assert any(ok is None and "before the exercise began" in t for ok, t in v.items)
-    C.remove(C.name("demo"), force=True)
-    C.run("nginx", name=C.name("site"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    engine.client().containers.get(resource_name("demo")).remove(force=True)
+    _run("nginx", base="site", ports={"80/tcp": ("127.0.0.1", port)})
     assert K.check_web_server(port).passed
 
 
 def test_web_server_newest_running_container_is_judged(port):
     """An exited earlier attempt that still holds the port in its configuration is not the one judged."""
-    old = C.create("debian", ["true"], name=C.name("try1"), ports={"80/tcp": ("127.0.0.1", port)})
-    C.start(old)
+    old = engine.client().containers.create("debian", ["true"], name=resource_name("try1"), ports={"80/tcp": ("127.0.0.1", port)}, labels=labels())
+    old.start()
     old.wait(timeout=10)
-    C.run("nginx", name=C.name("try2"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    _run("nginx", base="try2", ports={"80/tcp": ("127.0.0.1", port)})
     v = K.check_web_server(port)
     assert v.passed, str(v)
 
 
 def test_web_server_not_published(port):
-    C.run("nginx", name=C.name("web"), detach=True)
+    _run("nginx", base="web")
     v = K.check_web_server(port)
     assert not v.passed and "publishes a port" in _failures(v)
 
 
 def test_web_server_wrong_host_port(port):
-    C.run("nginx", name=C.name("web"), detach=True, ports={"80/tcp": ("127.0.0.1", None)})
+    _run("nginx", base="web", ports={"80/tcp": ("127.0.0.1", None)})
     v = K.check_web_server(port)
     assert not v.passed and "No container publishes host port" in _failures(v)
 
 
 def test_web_server_wrong_container_port(port):
-    C.run("nginx", name=C.name("web"), detach=True, ports={"8080/tcp": ("127.0.0.1", port)})
+    _run("nginx", base="web", ports={"8080/tcp": ("127.0.0.1", port)})
     v = K.check_web_server(port, timeout=2)
     assert not v.passed and "Nothing answers" in _failures(v) and "80/tcp" in _failures(v)
 
 
 def test_web_server_image_without_server(port):
-    C.run("debian", ["sleep", "infinity"], name=C.name("web"), detach=True, ports={"80/tcp": ("127.0.0.1", port)})
+    _run("debian", ["sleep", "infinity"], base="web", ports={"80/tcp": ("127.0.0.1", port)})
     v = K.check_web_server(port, timeout=1)
     fails = _failures(v)
     assert not v.passed and "declares no port" in fails  # -p 80 must not look like the image's EXPOSE
 
 
 def test_web_server_exited(port):
-    c = C.create("debian", ["true"], name=C.name("web"), ports={"80/tcp": ("127.0.0.1", port)})
-    C.start(c)
+    c = engine.client().containers.create("debian", ["true"], name=resource_name("web"),
+                                          ports={"80/tcp": ("127.0.0.1", port)}, labels=labels())
+    c.start()
     c.wait(timeout=10)
     v = K.check_web_server(port)
     assert not v.passed and "exited" in _failures(v)
@@ -199,7 +212,7 @@ def _network(base):
 
 
 def _sleeper(base, **kw):
-    return C.run("debian", ["sleep", "infinity"], name=C.name(base), detach=True, **kw)
+    return _run("debian", ["sleep", "infinity"], base=base, **kw)
 
 
 def test_resolution_correct():
@@ -241,7 +254,7 @@ def test_resolution_different_networks():
 def test_resolution_second_container_ended():
     net = _network("exnet")
     _sleeper("a", network=net.name)
-    c = C.run("debian", ["true"], name=C.name("b"), detach=True, network=net.name)
+    c = _run("debian", ["true"], base="b", network=net.name)
     c.wait(timeout=10)
     v = K.check_name_resolution()
     assert not v.passed and "stopped" in _failures(v)

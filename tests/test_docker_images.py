@@ -9,7 +9,7 @@ import docker.errors
 import pytest
 
 import helpers
-from helpers.containers import engine, images as di, storage as ds
+from helpers.containers import engine, images as di, registry as dr, storage as ds
 from helpers.core import leases, session
 from helpers.core.errors import AlreadyInUse, NotFound, WorkbookError
 
@@ -115,11 +115,11 @@ def test_registry_roundtrip():
     import requests
 
     img = di.build(di.example("labels"), R("reg")).image
-    reg = di.start_registry(None)
+    reg = dr.start_registry(None)
     assert reg.container.name == R("registry")
     assert [b["HostIp"] for b in _bindings(reg.container)] == ["127.0.0.1"]  # never every interface
     assert reg.command == f"docker run -d -p 127.0.0.1:{reg.port}:5000 --name {R('registry')} registry:2"
-    assert di.start_registry(None).port == reg.port  # reused
+    assert dr.start_registry(None).port == reg.port  # reused
     target = f"{reg.address}/{R('reg')}"  # localhost:PORT: Docker allows plain HTTP on 127.0.0.0/8
     img.tag(target, "latest")
     events = list(engine.client().images.push(target, tag="latest", stream=True, decode=True))
@@ -128,14 +128,14 @@ def test_registry_roundtrip():
     engine.client().api.remove_image(target)
     assert engine.client().images.pull(target, tag="latest").id == img.id
     reg.remove()
-    assert not di._session_registries()
+    assert not dr._session_registries()
 
 
 @pytest.fixture
 def private_leases(tmp_path, monkeypatch):
     """A leases folder of the test's own: the lease on port 5000 is taken without touching the machine's."""
     monkeypatch.setenv("WORKBOOK_LEASES", str(tmp_path))
-    for container in di._session_registries():
+    for container in dr._session_registries():
         container.remove(force=True, v=True)
     return tmp_path
 
@@ -167,7 +167,7 @@ def port_5000_held_by_another_session(private_leases):
 
 def test_a_second_session_gets_a_free_port_and_is_told_who_holds_5000(port_5000_held_by_another_session, capsys):
     holder = port_5000_held_by_another_session
-    reg = di.start_registry(5000)
+    reg = dr.start_registry(5000)
     try:
         said = capsys.readouterr().out
         assert reg.port != 5000
@@ -180,12 +180,12 @@ def test_a_second_session_gets_a_free_port_and_is_told_who_holds_5000(port_5000_
     finally:
         reg.remove()
     with pytest.raises(AlreadyInUse, match=f"held by session {holder}"):
-        di.start_registry(5000, fallback_to_free_port=False)
-    assert not di._session_registries()
+        dr.start_registry(5000, fallback_to_free_port=False)
+    assert not dr._session_registries()
 
 
 def test_the_registry_takes_port_5000_through_the_lease_and_gives_it_back(private_leases):
-    reg = di.start_registry(5000)
+    reg = dr.start_registry(5000)
     try:
         if reg.port == 5000:  # unless a program outside the workbook holds 5000 on this machine
             assert reg.lease is not None and leases.held(leases.host_port(5000)) is reg.lease
@@ -204,9 +204,9 @@ def test_registry_port_taken_is_explained(private_leases, capsys):
     port = s.getsockname()[1]
     try:
         with pytest.raises(AlreadyInUse, match="already taken"):
-            di.start_registry(port, name=R("reg2"), fallback_to_free_port=False)
+            dr.start_registry(port, name=R("reg2"), fallback_to_free_port=False)
         assert not leases.holders(leases.host_port(port))  # the lease went back with the failure
-        reg = di.start_registry(port, name=R("reg2"))
+        reg = dr.start_registry(port, name=R("reg2"))
         assert reg.port != port and "holds no workbook lease" in capsys.readouterr().out
         reg.remove()
     finally:
@@ -215,8 +215,11 @@ def test_registry_port_taken_is_explained(private_leases, capsys):
 
 def test_tasks_service_context_holds_only_the_module():
     ctx = di.tasks_service_context()
-    assert (ctx / "helpers" / "services" / "tasks.py").exists()
-    assert di.context_size(ctx)["files"] <= 5
+    tasks = ctx / "helpers" / "services"
+    assert (tasks / "tasks.py").exists() or (tasks / "tasks" / "__init__.py").exists()
+    # the service and what it imports, not the workbook: no other part of helpers/ is copied
+    assert not any((ctx / "helpers" / part).exists() for part in ("containers", "orchestration", "virtualization"))
+    assert {p.name for p in (ctx / "helpers").iterdir()} <= {"__init__.py", "core", "services"}
 
 
 def test_instruction_order_builds_and_plot(tmp_path):

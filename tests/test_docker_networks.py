@@ -17,6 +17,9 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def client():
+    from helpers.containers.base_images import ensure_image
+
+    ensure_image(N.TOOLS_IMAGE, quiet=True)  # built from data/images/netcat where no registry answers
     return engine.client()
 
 

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.containers import lifecycle as C
 from helpers.containers import engine
 from helpers.containers import widgets as W
+from helpers.containers.base_images import ensure_image
+from helpers.core.session import labels, resource_name
 
 pytestmark = pytest.mark.docker
 
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _debian():
+    ensure_image("debian", quiet=True)
+
+
+def _state(ref) -> str:
+    """docker inspect -f '{{.State.Status}}' REF, or "removed"."""
+    import docker.errors
+
+    try:
+        return engine.client().containers.get(ref).status
+    except docker.errors.NotFound:
+        return "removed"
 
 
 def _highlighted(fig) -> str:
@@ -40,33 +56,35 @@ def test_every_label_of_the_lifecycle_diagram_stays_inside_its_box(state):
 
 
 def test_lifecycle_diagram_follows_the_real_state():
-    c = C.create("debian", ["sleep", "infinity"], name=C.name("t-w-life"))
+    c = engine.client().containers.create("debian", ["sleep", "infinity"], name=resource_name("t-w-life"),
+                                          labels=labels())
     assert _highlighted(W.show_lifecycle(c)) == "created"
-    C.start(c)
+    c.start()
     assert _highlighted(W.show_lifecycle(c, last="start")) == "running"
-    C.pause(c)
+    c.pause()
     assert _highlighted(W.show_lifecycle(c, last="pause")) == "paused"
     c.unpause()
     c.stop(timeout=0)
     assert _highlighted(W.show_lifecycle(c, last="stop")) == "exited"
-    C.remove(c)
+    c.remove()
     fig = W.show_lifecycle(c.name, last="remove")
     assert _highlighted(fig) == "removed" and "removed" in fig.axes[0].get_title()
 
 
 def test_dashboard_lists_and_acts_on_session_containers():
-    c = C.run("debian", ["sleep", "infinity"], name=C.name("t-w-dash"), detach=True)
+    c = engine.client().containers.run("debian", ["sleep", "infinity"], name=resource_name("t-w-dash"), detach=True,
+                                       labels=labels())
     d = W.dashboard(show_diagram=False)
     row = next(r for r in d.rows if r["name"] == c.name)
     assert row["state"] == "running" and row["image"] == "debian" and row["networks"] == ["bridge"]
     assert not d.buttons[(c.name, "pause")].disabled and d.buttons[(c.name, "unpause")].disabled
     d.buttons[(c.name, "pause")].click()
-    assert C.state(c) == "paused"
+    assert _state(c.id) == "paused"
     assert "now paused" in d.act(c.name, "pause") or "already paused" in d.act(c.name, "pause")
     assert d.act(c.name, "unpause").endswith("now running.")
     assert d.act(c.name, "stop").endswith("now exited.")
     d.buttons[(c.name, "remove")].click()
-    assert C.state(c.name) == "removed" and all(r["name"] != c.name for r in d.rows)
+    assert _state(c.name) == "removed" and all(r["name"] != c.name for r in d.rows)
     bundle = d._repr_mimebundle_()
     assert "text/html" in bundle and "application/vnd.jupyter.widget-view+json" in bundle
 
@@ -79,7 +97,7 @@ def test_dashboard_refuses_foreign_containers():
         d = W.dashboard(show_diagram=False)
         assert all(r["name"] != foreign.name for r in d.rows)
         msg = d.act(foreign.id, "stop")
-        assert msg.startswith("Refused") and C.state(foreign.id) == "running"
+        assert msg.startswith("Refused") and _state(foreign.id) == "running"
         assert "no container called" in d.act("no-such-container-wb", "stop")
     finally:
         try:

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-import os
-
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import helpers
 from helpers.containers import engine
+from helpers.core import errors
+from helpers.core.session import labels, resource_name
 from notebook_runner import kernel_env, new_session_id
 
 CASES = {
     "unknown container": ("import docker\ndocker.from_env().containers.get('wb-no-such-box')",
                           "NotFound", "Docker has no such object"),
-    "name in use": ("import docker, helpers\nfrom helpers.containers import engine as de\n"
-                    "cli = docker.from_env()\nname = helpers.core.session.resource_name('twin')\n"
-                    "cli.containers.create('debian', 'true', name=name, labels=de.labels())\n"
-                    "cli.containers.create('debian', 'true', name=name, labels=de.labels())",
+    "name in use": ("import docker, helpers\nfrom helpers.core.session import labels, resource_name\n"
+                    "cli = docker.from_env()\nname = resource_name('twin')\n"
+                    "cli.containers.create('debian', 'true', name=name, labels=labels())\n"
+                    "cli.containers.create('debian', 'true', name=name, labels=labels())",
                     "APIError", "That name is already taken"),
     "missing image": ("import docker\ndocker.from_env().containers.run('wb-no-such-image:1', 'true')",
                       "APIError", "The image is not here and no registry could give it"),
-    "port allocated": ("import docker, socket\nfrom helpers.containers import engine as de\n"
-                       "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); port = s.getsockname()[1]\n"
-                       "docker.from_env().containers.run('debian', 'sleep 5', detach=True, labels=de.labels(),\n"
-                       "    ports={'80/tcp': ('127.0.0.1', port)})",
+    # two containers on one loopback port: the engine itself refuses the second
+    "port allocated": ("import docker\nfrom helpers.core.servers import free_port\n"
+                       "from helpers.core.session import labels\ncli = docker.from_env()\nport = free_port()\n"
+                       "for _ in range(2):\n"
+                       "    cli.containers.run('debian', 'sleep 30', detach=True, labels=labels(),\n"
+                       "                       ports={'80/tcp': ('127.0.0.1', port)})",
                        "APIError", "That host port is already in use"),
     "daemon down": ("import docker\ndocker.DockerClient(base_url='unix:///tmp/wb-no-daemon.sock').ping()",
                     "DockerException", "The Docker daemon does not answer"),
@@ -95,3 +98,56 @@ def test_a_plugin_that_no_registry_gives_is_named_as_a_plugin():
     else:  # a registry answered: nothing to explain
         plugin.remove(force=True)
         pytest.skip("a registry answered here")
+
+
+@pytest.mark.skipif(not engine.available(), reason="needs the Docker daemon")
+def test_sdk_errors_become_workbook_errors_of_the_right_kind():
+    """What a helper raises for an SDK error is the one explainer's sentence, as the subclass of its kind."""
+    import docker
+
+    from helpers.containers.base_images import ensure_image
+    from helpers.core.servers import free_port
+
+    ensure_image("debian", quiet=True)
+    cli = engine.client()
+    caught = {}
+
+    def catch(what, fn):
+        try:
+            fn()
+        except docker.errors.DockerException as exc:
+            caught[what] = exc
+        else:
+            raise AssertionError(f"{what}: no error")
+
+    try:
+        port = free_port()
+        box = cli.containers.run("debian", "sleep 30", detach=True, labels=labels(), name=resource_name("t-err"),
+                                 ports={"80/tcp": ("127.0.0.1", port)})
+        catch("port", lambda: cli.containers.run("debian", "sleep 30", detach=True, labels=labels(),
+                                                 ports={"80/tcp": ("127.0.0.1", port)}))
+        catch("name", lambda: cli.containers.create("debian", "true", name=box.name, labels=labels()))
+        catch("missing", lambda: cli.containers.get(resource_name("t-no-such-box")))
+        catch("image", lambda: cli.images.get("wb-no-such-image:1"))
+        catch("down", lambda: docker.DockerClient(base_url="unix:///tmp/wb-no-daemon.sock").ping())
+        box.pause()
+        catch("paused twice", box.pause)
+        catch("start paused", box.start)
+        catch("remove running", box.remove)
+        box.unpause()
+        box.stop(timeout=0)
+        catch("pause stopped", box.pause)
+    finally:
+        helpers.cleanup(quiet=True)
+    kinds = {what: errors.as_workbook_error(exc) for what, exc in caught.items()}
+    assert isinstance(kinds["port"], errors.AlreadyInUse) and "host port is already in use" in str(kinds["port"])
+    assert isinstance(kinds["name"], errors.AlreadyInUse) and "name is already taken" in str(kinds["name"])
+    assert isinstance(kinds["missing"], errors.NotFound) and "no such object" in str(kinds["missing"])
+    assert isinstance(kinds["image"], errors.NotFound) and "image does not exist here" in str(kinds["image"])
+    assert isinstance(kinds["down"], errors.DaemonUnavailable) and "does not answer" in str(kinds["down"])
+    assert "already paused" in str(kinds["paused twice"]) and "unpause" in str(kinds["paused twice"])
+    assert "instead of starting it" in str(kinds["start paused"])
+    assert "still running" in str(kinds["remove running"]) and "force=True" in str(kinds["remove running"])
+    assert "not running" in str(kinds["pause stopped"])
+    for what, exc in caught.items():  # the notebook handler says the very same sentence
+        assert errors.explain(exc) == str(kinds[what]), what

@@ -51,22 +51,21 @@ def test_the_apt_mirror_is_read_from_this_machine():
     assert mirror.startswith(("http://", "https://", "file:/")) and suite
 
 
-def test_engine_errors_become_one_sentence_about_the_right_cause():
+def test_engine_errors_become_one_sentence_of_the_right_kind():
     import docker.errors
 
-    from helpers.containers.engine import explain_api_error
+    from helpers.core.errors import AlreadyInUse, as_workbook_error
 
     def api_error(text):
         return docker.errors.APIError("409 Client Error", explanation=text)
 
-    assert "name is already in use" in str(explain_api_error(
-        api_error('Conflict. The container name "/web" is already in use by container "abc"'), "Running web"))
-    assert "port is already in use" in str(explain_api_error(
-        api_error("driver failed programming external connectivity: Bind for 0.0.0.0:8080 failed: port is already allocated"),
-        "Running web")) or "host port is already in use" in str(explain_api_error(
-        api_error("Bind for 0.0.0.0:8080 failed: port is already allocated"), "Running web"))
-    paused = str(explain_api_error(api_error("Container abc is paused, unpause the container before stopping"), "Stopping web"))
-    assert "name is already in use" not in paused and "is paused" in paused
+    name = as_workbook_error(api_error('Conflict. The container name "/web" is already in use by container "abc"'))
+    assert isinstance(name, AlreadyInUse) and "name is already taken" in str(name)
+    port = as_workbook_error(api_error("driver failed programming external connectivity: "
+                                       "Bind for 127.0.0.1:8080 failed: port is already allocated"))
+    assert isinstance(port, AlreadyInUse) and "host port is already in use" in str(port)
+    paused = as_workbook_error(api_error("Container abc is paused, unpause the container before stopping"))
+    assert type(paused).__name__ == "WorkbookError" and "is paused" in str(paused) and "name" not in str(paused)
 
 
 def test_run_with_remove_leaves_no_anonymous_volume():

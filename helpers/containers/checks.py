@@ -23,9 +23,9 @@ import socket
 import time
 from datetime import datetime
 
-from helpers.containers import lifecycle, engine
+from helpers.containers import engine
 from helpers.containers.networks import short
-from helpers.core.errors import WorkbookError
+from helpers.core.errors import WorkbookError, explain
 from helpers.core.verdict import Verdict
 
 __all__ = ["Verdict", "begin_exercise", "exercise_port", "check_greeter", "check_web_server",
@@ -96,15 +96,17 @@ def check_greeter(container_name: str, *, variable: str = "GREETING", value: str
     v = Verdict(f"Exercise: a paused greeter container ({short(container_name)})")
     if not _daemon(v):
         return v
+    import docker.errors
+
     try:
-        c = lifecycle.get(container_name)
-    except WorkbookError:
+        c = engine.client().containers.get(container_name)
+    except docker.errors.NotFound:
         others = ", ".join(short(c.name) for c in _session_containers()) or "none"
         return v.not_attempted(
             f"There is no container called {container_name!r} (this notebook's containers: {others}).",
             hint=f"Start one detached with exactly that name (name=GREETER), with {variable}={value} in its "
                  f"environment.")
-    if not lifecycle.owned(c):
+    if not engine.owned(c):
         v.fail(f"{container_name} was not created by this notebook (no session label).",
                hint="Create it with labels=labels() (--label org.cloud-workbook.session=$WORKBOOK_SESSION on the "
                     "command line) so that it is this notebook's and is cleaned up.")
@@ -307,6 +309,8 @@ def check_name_resolution(*, min_containers: int = 2, dns_wait: float = 10) -> V
     """Two running containers of this notebook, created since the exercise began
     (:func:`begin_exercise`), share a user-defined network (also created since) on which each
     resolves the other's name to the right address."""
+    import docker.errors
+
     v = Verdict("Exercise: two containers that find each other by name")
     if not _daemon(v):
         return v
@@ -351,12 +355,13 @@ def check_name_resolution(*, min_containers: int = 2, dns_wait: float = 10) -> V
         deadline = time.monotonic() + dns_wait
         while True:
             try:
-                res = lifecycle.execute(src, ["getent", "hosts", dst.name])
-            except WorkbookError as exc:
+                res = src.exec_run(["getent", "hosts", dst.name])
+            except docker.errors.DockerException as exc:
                 res = None
-                v.fail(f"Could not run a name lookup inside {short(src.name)}: {exc}")
+                v.fail(f"Could not run a name lookup inside {short(src.name)}: {explain(exc)}")
                 break
-            got = res.output.split()[0] if res.exit_code == 0 and res.output.strip() else None
+            output = (res.output or b"").decode(errors="replace")
+            got = output.split()[0] if res.exit_code == 0 and output.strip() else None
             if got == want or res.exit_code in (126, 127) or time.monotonic() >= deadline:
                 break
             time.sleep(0.3)
@@ -364,7 +369,7 @@ def check_name_resolution(*, min_containers: int = 2, dns_wait: float = 10) -> V
             continue
         if got == want:
             v.ok(f"Inside {short(src.name)}, the name {dst.name} resolves to {got}.")
-        elif res.exit_code in (126, 127) or "not found" in res.output:
+        elif res.exit_code in (126, 127) or "not found" in output:
             v.fail(f"{short(src.name)}'s image has no getent to look names up with.",
                    hint="Use a Debian-based image.")
         else:

@@ -1,8 +1,15 @@
 """The Docker Engine, reached through the Docker SDK.
 
-This module holds what every Docker lesson shares: one client with errors a
-student can read, the workbook labels on everything created, and the
-clean-up of a session's containers, networks, volumes and images.
+This module holds what every Docker lesson shares: one client whose connection errors a
+student can read (:func:`client`, :func:`available`), the one ownership test (:func:`owned`:
+does an object carry this session's label), the filters that select a session's objects,
+the clean-up of a session's containers, networks, volumes and images, and :func:`run`, the
+one helper that runs a *workbook-internal* container (a helper's throw-away tool, never a
+lesson's own ``docker run``, which a cell shows with ``client.containers.run``).
+
+Labels come from :func:`helpers.core.session.labels`, names from
+:func:`helpers.core.session.resource_name`, SDK errors are explained by
+:func:`helpers.core.errors.explain`.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any
 
 from helpers.core import session
 from helpers.core.cleanup import Cleaner
-from helpers.core.errors import DaemonUnavailable, WorkbookError
+from helpers.core.errors import DaemonUnavailable, WorkbookError, as_workbook_error
 
 DAEMON_DOWN = ("The Docker daemon does not answer: start it (`sudo systemctl start docker`, "
                "or `make lab` as root, or open Docker Desktop) and run the cell again.")
@@ -58,9 +65,17 @@ def available() -> bool:
         return False
 
 
-def labels(**extra: str) -> dict[str, str]:
-    """Labels to put on anything this session creates."""
-    return session.labels(**extra)
+def owned(obj) -> bool:
+    """True when ``obj`` (a container, network, volume or image of the SDK, or its labels as a dict)
+    carries this session's label: the one ownership test of the Docker helpers."""
+    if obj is None:
+        return False
+    if isinstance(obj, dict):
+        found = obj
+    else:
+        attrs = getattr(obj, "attrs", None) or {}
+        found = (attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {}
+    return (found or {}).get(session.SESSION_LABEL) == session.SESSION_ID
 
 
 def session_filter(sid: str | None = None) -> dict[str, Any]:
@@ -78,7 +93,7 @@ def workbook_filter() -> dict[str, Any]:
 
 # --- clean-up ------------------------------------------------------------------
 
-def _ours(obj_labels: dict | None) -> bool:
+def _this_host(obj_labels: dict | None) -> bool:
     # Objects made by the same workbook on another machine sharing this
     # daemon belong to sessions we cannot check: leave them alone.
     obj_labels = obj_labels or {}
@@ -111,7 +126,7 @@ def _owners() -> set[str]:
     for items in summaries(None):
         for obj in items:
             lab = obj.get("Labels") or {}
-            if _ours(lab) and session.SESSION_LABEL in lab:
+            if _this_host(lab) and session.SESSION_LABEL in lab:
                 found.add(lab[session.SESSION_LABEL])
     return found
 
@@ -184,44 +199,30 @@ def _remove(sid: str) -> list[str]:
 CLEANER = Cleaner("docker", _owners, _leftovers, _remove)
 
 
-# --- creating things, labelled --------------------------------------------------
-
-def explain_api_error(exc: Exception, what: str) -> WorkbookError:
-    """Turn a Docker SDK error into one sentence about ``what`` was being done."""
-    import docker.errors
-
-    text = getattr(exc, "explanation", None) or str(exc)
-    if isinstance(exc, docker.errors.ImageNotFound):
-        return WorkbookError(f"{what}: the image does not exist here; check its name or build it first.")
-    if isinstance(exc, docker.errors.NotFound):
-        return WorkbookError(f"{what}: no such object ({text}). List what exists with docker ps -a / network ls / volume ls.")
-    if "port is already allocated" in text or "address already in use" in text:
-        return WorkbookError(f"{what}: that host port is already in use; publish a different port or stop what uses it.")
-    if "is already in use" in text:
-        return WorkbookError(f"{what}: that name is already in use; pick another name or remove the old object first.")
-    return WorkbookError(f"{what}: the Docker engine refused: {text}")
-
+# --- the one workbook-internal container runner ---------------------------------
 
 def run(image: str, command=None, **kwargs):
-    """``docker run`` through the SDK, labelled for this session.
+    """Run a container that a *helper* needs (a throw-away tool, a checker's server), labelled.
 
-    ``image`` may be a chapter name (``debian``, ``python``): it is made
-    available with :func:`helpers.containers.base_images.ensure_image` first.  Other keyword
-    arguments are those of ``client().containers.run`` (``detach``, ``name``,
-    ``ports``, ``network``, ``volumes``, ``remove``...).
+    Lessons do not use this: a cell calls ``client.containers.run(...)`` itself.  What it adds
+    to the SDK call: ``image`` may be a chapter name (``debian``, ``python``) made available with
+    :func:`helpers.containers.base_images.ensure_image` first (``quiet=`` is passed on); the
+    session labels are merged in; ``remove=True`` without ``detach`` waits, returns the output and
+    removes the container *with* its anonymous volumes (the SDK's ``remove`` leaves those of an
+    image that declares ``VOLUME``); a failure is raised as one
+    :func:`helpers.core.errors.as_workbook_error` sentence.
+    Other keyword arguments are those of ``client().containers.run``.
     """
     import docker.errors
 
     from helpers.containers.base_images import ensure_image
 
     ensure_image(image, quiet=kwargs.pop("quiet", False))
-    kwargs["labels"] = {**labels(), **(kwargs.get("labels") or {})}
+    kwargs["labels"] = {**session.labels(), **(kwargs.get("labels") or {})}
     remove = kwargs.pop("remove", False)
     try:
         if not remove or kwargs.get("detach"):
             return client().containers.run(image, command, **kwargs, remove=remove)
-        # ``--rm`` done here rather than by the SDK, which would leave the
-        # anonymous volumes of images that declare VOLUME behind.
         stdout, stderr = kwargs.pop("stdout", True), kwargs.pop("stderr", False)
         container = client().containers.create(image, command, **kwargs)
         try:
@@ -238,9 +239,5 @@ def run(image: str, command=None, **kwargs):
                 container.remove(force=True, v=True)
             except docker.errors.NotFound:
                 pass
-    except docker.errors.ContainerError as exc:
-        err = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise WorkbookError(f"The command in the {image} container failed with exit code {exc.exit_status}"
-                            + (f": {err[-1]}" if err else ".")) from None
-    except docker.errors.APIError as exc:
-        raise explain_api_error(exc, f"Running a {image} container") from None
+    except docker.errors.DockerException as exc:
+        raise as_workbook_error(exc) from None

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from helpers.containers import engine
 from helpers.core import session
-from helpers.containers.images import LOOPBACK, build
+from helpers.containers.images import build
+from helpers.core.servers import LOOPBACK
 from helpers.containers.storage import workdir
 from helpers.core.errors import WorkbookError
 from helpers.core.verdict import Verdict

@@ -185,7 +185,7 @@ def topology_state(*, session_only: bool = True, always: Sequence[str] = ("bridg
         mode = c.attrs["HostConfig"].get("NetworkMode", "")
         cnets = {net: (d.get("IPAddress") or "") for net, d in (ns.get("Networks") or {}).items()}
         used |= set(cnets)
-        items.append({"name": c.name, "label": short(c.name), "image": lifecycle._image_name(c),
+        items.append({"name": c.name, "label": short(c.name), "image": lifecycle.image_name(c),
                       "state": c.status, "networks": cnets, "ports": lifecycle.port_lines(c),
                       "network_mode": mode})
     for n in nets.values():

@@ -4,7 +4,7 @@ Notebook 11 makes its volumes, mounts, backups and prunes with the Docker SDK
 in its own cells (``client.volumes.create(...)``, ``client.containers.run(...,
 volumes={...})``), beside the ``docker`` commands.  This module keeps what a
 cell cannot show in a few lines, labelling what it creates with the session
-(:func:`helpers.containers.engine.labels`) so that ``helpers.cleanup()`` removes it
+(:func:`helpers.core.session.labels`) so that ``helpers.cleanup()`` removes it
 and nothing else:
 
 * :func:`show_volumes` / :func:`list_volumes`: this session's volumes with the
@@ -45,9 +45,9 @@ from pathlib import Path
 from helpers.containers import engine
 from helpers.core import session
 from helpers.core.cleanup import Cleaner
-from helpers.core.errors import AlreadyInUse, WorkbookError, wait_for
+from helpers.core.errors import AlreadyInUse, WorkbookError, as_workbook_error, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the repository (helpers/containers/ is two levels down)
 
 
 # --- host folders ------------------------------------------------------------------
@@ -105,10 +105,6 @@ CLEANER = Cleaner("storage-folders", _dir_owners, _dir_leftovers, remove_workdir
 
 # --- volumes -------------------------------------------------------------------
 
-def _is_ours(labels: dict | None) -> bool:
-    return (labels or {}).get(session.SESSION_LABEL) == session.SESSION_ID
-
-
 def create_volume(name: str, *, driver: str = "local", driver_opts: dict | None = None):
     """``docker volume create [--driver D] [-o k=v] NAME``, labelled; reuses this session's volume."""
     import docker.errors
@@ -119,15 +115,15 @@ def create_volume(name: str, *, driver: str = "local", driver_opts: dict | None 
     except docker.errors.NotFound:
         existing = None
     if existing is not None:
-        if not _is_ours(existing.attrs.get("Labels")):
+        if not engine.owned(existing):
             raise AlreadyInUse(f"A volume named {name!r} already exists and was not created by this notebook: "
                                f"pick another name, so that clean-up never deletes someone else's data.")
         return existing
     try:
         return cli.volumes.create(name=name, driver=driver, driver_opts=driver_opts or {},
-                                  labels=engine.labels())
+                                  labels=session.labels())
     except docker.errors.APIError as exc:
-        raise engine.explain_api_error(exc, f"Creating the volume {name!r}") from None
+        raise as_workbook_error(exc) from None
 
 
 def list_volumes() -> list[dict]:
@@ -195,7 +191,7 @@ def remove_container(name: str) -> bool:
         container = engine.client().containers.get(name)
     except docker.errors.NotFound:
         return False
-    if not _is_ours(container.labels):
+    if not engine.owned(container):
         raise WorkbookError(f"The container {name!r} was not created by this notebook: it is left alone.")
     try:
         container.remove(force=True)
@@ -222,7 +218,7 @@ def sh(command: str, *, image: str = "debian", name: str | None = None, keep: bo
     else:
         try:
             old = cli.containers.get(name)
-            if not _is_ours(old.labels):
+            if not engine.owned(old):
                 raise AlreadyInUse(f"A container named {name!r} exists and was not created by this notebook: "
                                    f"choose another name.")
             old.remove(force=True, v=True)
@@ -285,7 +281,7 @@ def start_database(name: str | None = None, volume: str | None = None, *, databa
     create_volume(volume)
     try:
         container = cli.containers.get(name)
-        if not _is_ours(container.labels):
+        if not engine.owned(container):
             raise AlreadyInUse(f"A container named {name!r} exists and was not created by this notebook: "
                                f"choose another name.")
         if container.status != "running":

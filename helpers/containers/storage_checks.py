@@ -128,7 +128,7 @@ def _run_once(volumes: dict[str, dict], command: str):
     from helpers.containers.storage import create_volume
 
     named = {k: v for k, v in volumes.items() if not k.startswith("<anonymous")}
-    mounts = [Mount(v["bind"], None, type="volume", labels=engine.labels())
+    mounts = [Mount(v["bind"], None, type="volume", labels=session.labels())
               for k, v in volumes.items() if k.startswith("<anonymous")]
     # A named volume that does not exist yet would be created by the engine,
     # without labels; create it first so that it carries the session's.

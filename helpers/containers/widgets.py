@@ -108,10 +108,20 @@ def lifecycle_diagram(current: str | None, *, last: str | None = None, previous:
     return fig
 
 
+def _state_now(ref) -> str:
+    """The container's state as the engine reports it now; ``removed`` when it no longer exists."""
+    import docker.errors
+
+    try:
+        return engine.client().containers.get(getattr(ref, "id", ref)).status
+    except docker.errors.NotFound:
+        return "removed"
+
+
 def show_lifecycle(ref, last: str | None = None, previous: str | None = None):
     """The lifecycle diagram with the state the engine reports *now* for container ``ref``
     (``last``: the command just run, ``previous``: the state before it, to highlight its arrow)."""
-    current = lifecycle.state(ref)
+    current = _state_now(ref)
     label = short(getattr(ref, "name", None) or str(ref))
     return lifecycle_diagram(current, last=last, previous=previous, title=f"{label}: {current}" + (f" (after docker {last})"
                                                                                 if last else ""))
@@ -134,7 +144,7 @@ _BADGE = {"running": "#2e7d32", "paused": "#f9a825", "created": "#1565c0", "exit
 
 def _row(c) -> dict:
     nets = sorted((c.attrs.get("NetworkSettings") or {}).get("Networks") or {})
-    return {"name": c.name, "id": c.short_id, "image": lifecycle._image_name(c), "state": c.status,
+    return {"name": c.name, "id": c.short_id, "image": lifecycle.image_name(c), "state": c.status,
             "ports": lifecycle.port_lines(c), "networks": [short(n) for n in nets]}
 
 
@@ -201,7 +211,7 @@ class ContainersDashboard(StaticFallback, w.VBox):
             raise WorkbookError(f"Unknown action {action!r}; the dashboard knows: {', '.join(ACTIONS)}.")
         try:
             c = engine.client().containers.get(getattr(ref, "id", ref))
-            if not lifecycle.owned(c):
+            if not engine.owned(c):
                 msg = (f"Refused: {c.name} was not created by this notebook's session, so the dashboard "
                        f"leaves it alone.")
             else:
@@ -210,7 +220,7 @@ class ContainersDashboard(StaticFallback, w.VBox):
                     getattr(c, action)(timeout=2)  # docker stop -t 2: SIGKILL after 2 s, not the default 10
                 else:
                     getattr(c, action)()
-                msg = f"docker {action} {short(c.name)}: now {lifecycle.state(c.name)}."
+                msg = f"docker {action} {short(c.name)}: now {_state_now(c.name)}."
                 self._draw(c.name, action, before)
         except docker.errors.NotFound:
             msg = f"There is no container called {ref!r} (any more): press Refresh."

@@ -101,12 +101,25 @@ def explained(sentence: str, *exc_types: type[BaseException]):
 
 # --- one explainer for the libraries' own errors, and the notebook's exception handler ----------
 
-def _docker_sentence(exc) -> str | None:
+def _library(module: str):
+    """The library's module, or None where it is not installed."""
+    import importlib
+
     try:
-        import docker.errors as de
+        return importlib.import_module(module)
     except ImportError:
         return None
-    if not isinstance(exc, de.DockerException):
+
+
+def _raised_by(exc, module: str, base: str):
+    """``module`` when ``exc`` is one of its errors (an instance of ``module.base``), else None."""
+    mod = _library(module)
+    return mod if mod is not None and isinstance(exc, getattr(mod, base)) else None
+
+
+def _docker_sentence(exc) -> str | None:
+    de = _raised_by(exc, "docker.errors", "DockerException")
+    if de is None:
         return None
     text = getattr(exc, "explanation", None) or str(exc)
     low = text.lower()
@@ -132,6 +145,21 @@ def _docker_sentence(exc) -> str | None:
     if "is already in use" in low or "already exists" in low:
         return ("That name is already taken by another object: pick another name, or remove the old one "
                 "(docker rm -f NAME, docker network rm NAME).")
+    if "cannot start a paused container" in low:
+        return "The container is paused: unpause it (box.unpause(), docker unpause) instead of starting it."
+    if "is already paused" in low:
+        return "The container is already paused: unpause it (box.unpause(), docker unpause) to let it run again."
+    if "is not paused" in low:
+        return "The container is not paused, so there is nothing to unpause."
+    if "is paused" in low:
+        return "The container is paused: unpause it first (box.unpause(), docker unpause)."
+    if "is not running" in low:
+        return "The container is not running: start it first (its state: box.reload(); box.status, docker ps -a)."
+    if "cannot remove a running container" in low or "cannot remove a paused container" in low:
+        return ("The container is still running: stop it first, or remove it with force=True (docker rm -f).")
+    if "has active endpoints" in low:
+        return ("Containers are still attached to the network: disconnect or remove them first "
+                "(docker network disconnect, docker rm -f).")
     if "permission denied" in low and "docker.sock" in low:
         return ("You may not talk to the Docker daemon: sudo usermod -aG docker $USER, then log out and in.")
     if isinstance(exc, de.APIError):
@@ -141,11 +169,8 @@ def _docker_sentence(exc) -> str | None:
 
 
 def _requests_sentence(exc) -> str | None:
-    try:
-        import requests
-    except ImportError:
-        return None
-    if not isinstance(exc, requests.RequestException):
+    requests = _raised_by(exc, "requests", "RequestException")
+    if requests is None:
         return None
     url = getattr(getattr(exc, "request", None), "url", None) or ""
     where = f" {url}" if url else ""
@@ -164,11 +189,8 @@ def _requests_sentence(exc) -> str | None:
 
 
 def _libvirt_sentence(exc) -> str | None:
-    try:
-        import libvirt
-    except ImportError:
-        return None
-    if not isinstance(exc, libvirt.libvirtError):
+    libvirt = _raised_by(exc, "libvirt", "libvirtError")
+    if libvirt is None:
         return None
     code, text = exc.get_error_code(), (exc.get_error_message() or str(exc))
     if code == libvirt.VIR_ERR_NO_DOMAIN:
@@ -211,6 +233,26 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
+def as_workbook_error(exc: BaseException) -> WorkbookError:
+    """The :class:`WorkbookError` a helper raises for a library error: :func:`explain`'s sentence, as the
+    subclass that says what kind of failure it is (a name or port taken is :class:`AlreadyInUse`, a missing
+    object :class:`NotFound`, a daemon that does not answer :class:`DaemonUnavailable`)."""
+    if isinstance(exc, WorkbookError):
+        return exc
+    sentence = explain(exc) or f"{type(exc).__name__}: {exc}"
+    kind = WorkbookError
+    de = _raised_by(exc, "docker.errors", "DockerException")
+    if de is not None:
+        low = (getattr(exc, "explanation", None) or str(exc)).lower()
+        if isinstance(exc, de.NotFound):
+            kind = NotFound
+        elif "already" in low and ("in use" in low or "allocated" in low or "exists" in low):
+            kind = AlreadyInUse
+        elif not isinstance(exc, (de.APIError, de.ContainerError)) and sentence.startswith("The Docker daemon"):
+            kind = DaemonUnavailable
+    return kind(sentence)
+
+
 def explained_types() -> tuple[type[BaseException], ...]:
     """The exception classes :func:`explain` speaks about (those whose library is installed)."""
     import subprocess
@@ -218,10 +260,9 @@ def explained_types() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = [WorkbookError, subprocess.CalledProcessError]
     for module, name in (("docker.errors", "DockerException"), ("requests", "RequestException"),
                          ("libvirt", "libvirtError")):
-        try:
-            found.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
+        mod = _library(module)
+        if mod is not None and hasattr(mod, name):
+            found.append(getattr(mod, name))
     return tuple(found)
 
 
