@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 import requests
 
 from helpers.core import cleanup, session
-from helpers.orchestration import compose
+from helpers.orchestration import cli, compose, events, project_files
 from helpers.core.errors import WorkbookError
 
 pytestmark = pytest.mark.compose
@@ -23,7 +24,7 @@ def project():
 
 
 def test_finds_a_v2_compose():
-    assert "version v2" in compose.version().lower() or "version 2" in compose.version().lower()
+    assert "version v2" in cli.version().lower() or "version 2" in cli.version().lower()
 
 
 def test_project_name_carries_the_session():
@@ -56,32 +57,49 @@ def test_exec_and_port(project):
     assert project.port("proxy", 80) == int(project.env["PROXY_PORT"])
 
 
-def test_events_are_summarised_in_short_lines(project):
-    events = project.events_during(lambda: project.run("restart", "tasks"))
-    actions = [e["action"] for e in events if e.get("service") == "tasks"]
+def test_events_are_summarised_in_short_lines(project, tmp_path):
+    """As notebook 14 does it: `docker compose events --json > FILE &`, a restart, then read FILE."""
+    import subprocess
+
+    with open(tmp_path / "events.jsonl", "w") as out:
+        watcher = subprocess.Popen(project.argv("events", "--json"), cwd=project.directory,
+                                   env=project.environment(), stdout=out, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(1)
+            project.run("restart", "tasks")
+            time.sleep(1)
+        finally:
+            watcher.terminate()
+            watcher.wait(5)
+    seen = events.read(tmp_path / "events.jsonl")
+    actions = [e["action"] for e in seen if e.get("service") == "tasks"]
     assert "kill" in actions and "start" in actions
-    lines = [compose.event_summary(e) for e in events]
+    lines = [events.summary(e) for e in seen]
     assert all(len(line) <= 110 for line in lines), max(lines, key=len)
-    kill = next(compose.event_summary(e) for e in events if e["action"] == "kill")
+    kill = next(events.summary(e) for e in seen if e["action"] == "kill")
     assert "signal=" in kill and "tasks-1" in kill  # what happened, to which container, and why
 
 
 def test_event_summary_of_a_long_exec_action():
-    line = compose.event_summary({"time": "2026-12-02T00:27:25.821530493Z", "type": "container",
+    line = events.summary({"time": "2026-12-02T00:27:25.821530493Z", "type": "container",
                                   "action": "exec_start: bash -c exec 3<>/dev/tcp/127.0.0.1/80 " + "x" * 200,
                                   "attributes": {"name": "wb-0123abcd-tasks-proxy-1", "exitCode": "0"}})
     assert line.startswith("00:27:25.821  container exec_start: ") and len(line) <= 110
     assert line.endswith("wb-0123abcd-tasks-proxy-1  (exitCode=0)")
 
 
+#: The columns notebook 14 asks `docker compose ps` for (``\t`` typed as two characters, as in a shell).
+PS_COLUMNS = r"table {{.Name}}\t{{.Service}}\t{{.Status}}\t{{.Ports}}"
+
+
 def test_ps_columns_fit_a_notebook_line(project, capsys):
-    out = project.run("ps", "--format", compose.PS_COLUMNS)
+    out = project.run("ps", "--format", PS_COLUMNS)
     assert "(healthy)" in out  # the health is one word on one line, not "(hea" / "lthy)"
     assert all(len(line) <= 100 for line in out.splitlines()), out
-    project.show("ps", "--format", compose.PS_COLUMNS)
+    project.run("ps", "--format", PS_COLUMNS, echo=True)
     command = capsys.readouterr().out.splitlines()[0]
     # the printed command is one a terminal runs as it is (quoted, \t as typed)
-    assert command == "$ " + project.command_line("ps", "--format", compose.PS_COLUMNS)
+    assert command == "$ " + project.command_line("ps", "--format", PS_COLUMNS)
     assert "\t" not in command
 
 
@@ -108,9 +126,8 @@ def _run_as_a_terminal_would(line: str) -> str:
 def test_a_printed_command_line_runs_as_printed(project, capsys):
     for args in (("ps", "--format", "{{.Name}} {{.Service}} {{.Ports}}"), ("config", "--format", "json"),
                  ("port", "proxy", "80")):
-        project.show(*args)
-        printed = capsys.readouterr().out
-        line, _, output = printed.partition("\n")
+        output = project.run(*args, echo=True)
+        line = capsys.readouterr().out.strip()
         assert line.startswith("$ cd "), line
         assert f"-f compose.yaml -f {compose.OVERRIDE} -p {project.name}" in line
         assert f"PROXY_PORT={project.env['PROXY_PORT']} " in line
@@ -217,7 +234,7 @@ def test_bad_yaml_and_unknown_service_are_one_sentence(tmp_path):
 
 def test_missing_folder_is_one_sentence(tmp_path):
     with pytest.raises(WorkbookError):
-        compose.working_copy("t-nothing", source=tmp_path)
+        project_files.working_copy("t-nothing", source=tmp_path)
 
 
 def test_cleaner_brings_projects_down_with_volumes():
@@ -232,7 +249,7 @@ def test_cleaner_brings_projects_down_with_volumes():
 
 
 def test_a_container_that_exits_is_explained_by_its_last_log_line():
-    folder = compose.working_copy("t-exits", fresh=True)
+    folder = project_files.working_copy("t-exits", fresh=True)
     (folder / "compose.yaml").write_text(
         "services:\n"
         "  broken:\n"
@@ -254,7 +271,7 @@ def test_a_container_that_exits_is_explained_by_its_last_log_line():
 
 
 def test_cli_commands_include_every_command_the_chapter_lists():
-    commands = compose.cli_commands()
+    commands = cli.cli_commands()
     chapter = ("build config create down events exec logs pause port ps pull push restart rm run scale start stop top "
                "unpause up version").split()
     assert not [c for c in chapter if c not in commands]

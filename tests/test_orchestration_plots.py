@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers.orchestration import plots as op  # noqa: E402
-from helpers.orchestration.compose import COMPOSE_DIR  # noqa: E402
+from helpers.orchestration.project_files import COMPOSE_DIR  # noqa: E402
 from helpers.core.errors import WorkbookError  # noqa: E402
 
 

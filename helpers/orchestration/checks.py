@@ -2,7 +2,7 @@
 
 Each exercise starts from a fresh copy of the tasks application
 (:func:`exercise_copy`), the student writes its ``compose.yaml`` (YAML text, with
-no workbook label in it: :mod:`helpers.orchestration.compose` adds the session's labels in a
+no workbook label in it: :mod:`helpers.orchestration.project_files` adds the session's labels in a
 second file), and a ``check_...`` function reads that file as Compose does
 (``docker compose config``), brings the student's project up under a separate project name of
 its own (``wb-<session>-check-<exercise>``), tests what the exercise asks *by
@@ -22,29 +22,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.orchestration import compose
 from helpers.core.errors import WorkbookError
+from helpers.orchestration import compose, project_files
 from helpers.core.verdict import Verdict
 
 
 def exercise_copy(name: str) -> Path:
     """A fresh copy of ``data/compose`` for an exercise (``wb-<session>-ex-<name>``)."""
-    return compose.working_copy(f"ex-{name}", fresh=True)
+    return project_files.working_copy(f"ex-{name}", fresh=True)
 
 
 def _check_project(directory, name: str) -> compose.Project:
     directory = Path(directory)
     if not (directory / "compose.yaml").exists():
         raise WorkbookError(f"There is no compose.yaml in {directory}: make one with exercise_copy().")
-    tasks_dir = directory / "tasks"
-    if (tasks_dir / "Dockerfile").exists():
-        compose._copy_tasks_package(tasks_dir)
+    project_files.copy_tasks_package(directory)
     return compose.project(f"check-{name}", directory=directory)
 
 
 def _config(project: compose.Project, verdict: Verdict) -> dict | None:
     try:
-        model = project.config()
+        model = project.config(echo=False)
     except WorkbookError as exc:
         text = str(exc)
         if "additional propert" in text and "replicas" in text:
@@ -59,6 +57,18 @@ def _config(project: compose.Project, verdict: Verdict) -> dict | None:
         return None
     verdict.ok("Compose accepts the file (`compose config`).")
     return model
+
+
+def _start(directory, name: str, verdict: Verdict) -> tuple[compose.Project | None, dict | None]:
+    """The checker's own project on the student's folder, and the file as Compose reads it.
+    ``(None, None)`` when there is nothing to check yet, ``(project, None)`` when Compose rejects
+    the file; the verdict says which."""
+    try:
+        project = _check_project(directory, name)
+    except WorkbookError as exc:
+        verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy and writes your file.")
+        return None, None
+    return project, _config(project, verdict)
 
 
 def _up(project: compose.Project, verdict: Verdict, *services: str, timeout: float = 90) -> bool:
@@ -100,14 +110,10 @@ def check_cache_service(directory) -> Verdict:
     """Exercise: add a ``cache`` service (image ``redis``) that the ``tasks`` service reaches as
     ``cache:6379``, started before it (``depends_on``)."""
     verdict = Verdict("Exercise: a cache service the API reaches by name")
+    project, model = _start(directory, "cache", verdict)
+    if model is None:
+        return verdict
     try:
-        project = _check_project(directory, "cache")
-    except WorkbookError as exc:
-        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy and writes your file.")
-    try:
-        model = _config(project, verdict)
-        if model is None:
-            return verdict
         services = model.get("services", {})
         if "cache" not in services:
             return verdict.not_attempted("There is no service called `cache` under services:.",
@@ -152,13 +158,12 @@ def check_data_survives(directory) -> Verdict:
     import requests
 
     verdict = Verdict("Exercise: the database survives `compose down`")
-    try:
-        project = _check_project(directory, "data")
-    except WorkbookError as exc:
-        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy and writes your file.")
+    project, model = _start(directory, "data", verdict)
+    if model is None:
+        return verdict
     title = "written before down"
     try:
-        if _config(project, verdict) is None or not _up(project, verdict):
+        if not _up(project, verdict):
             return verdict
         url = project.url("/api/v1/tasks")
         try:
@@ -193,14 +198,10 @@ def check_replicas(directory, replicas: int = 3) -> Verdict:
     """Exercise: the compose file itself runs ``replicas`` replicas of ``tasks`` and the proxy
     spreads requests over all of them."""
     verdict = Verdict(f"Exercise: {replicas} replicas of the tasks service")
+    project, model = _start(directory, "replicas", verdict)
+    if model is None:
+        return verdict
     try:
-        project = _check_project(directory, "replicas")
-    except WorkbookError as exc:
-        return verdict.not_attempted(str(exc), hint="Run the exercise cell first: it makes the copy and writes your file.")
-    try:
-        model = _config(project, verdict)
-        if model is None:
-            return verdict
         tasks = model.get("services", {}).get("tasks", {})
         declared = (tasks.get("deploy") or {}).get("replicas") or tasks.get("scale")
         if declared is None:
@@ -218,7 +219,7 @@ def check_replicas(directory, replicas: int = 3) -> Verdict:
         verdict.add(len(running) == replicas, f"{len(running)} tasks containers are running.",
                     hint="Look at `compose ps --all`: which replicas did not stay up?")
         try:
-            seen = project.reload_proxy(replicas, timeout=10)
+            seen = project.reload_proxy(replicas, timeout=10, echo=False)
             verdict.ok(f"The proxy spreads requests over {len(seen - {'?'})} replicas.")
         except WorkbookError:
             verdict.fail(f"The proxy does not reach {replicas} different replicas.",

@@ -7,19 +7,14 @@
   service over time, with the moments something happened.
 * :func:`versions_timeline`: replicas per version during a rolling update.
 * :func:`request_spread`: how many requests each replica answered.
-* :func:`containers_html` / :func:`live_view`: a table of a Compose
-  project's containers, refreshed in place while something happens.
 """
 
 from __future__ import annotations
 
-import html
 import os
 import re
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
 from helpers.core.errors import WorkbookError
 
@@ -363,54 +358,3 @@ def scaling_bars(results: dict[str, object], *, title: str = "The composed appli
     fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-# --- a live view of a project's containers ---------------------------------------------
-
-def containers_html(project) -> str:
-    """An HTML table of the project's containers: service, name, state, health, ports."""
-    rows = []
-    for c in project.containers():
-        state = c.attrs.get("State", {})
-        health = (state.get("Health") or {}).get("Status", "—")
-        ports = ", ".join(f"{b['HostIp']}:{b['HostPort']}→{k}" for k, v in
-                          (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).items() for b in (v or [])
-                          if b.get("HostIp") in ("127.0.0.1", "0.0.0.0"))
-        colour = {"running": "#1a7f37", "paused": "#9a6700", "exited": "#cf222e"}.get(state.get("Status"), "#57606a")
-        rows.append(f"<tr><td>{html.escape(c.labels.get('com.docker.compose.service', '?'))}</td>"
-                    f"<td><code>{html.escape(c.name)}</code></td>"
-                    f"<td style='color:{colour}'><b>{html.escape(state.get('Status', '?'))}</b></td>"
-                    f"<td>{html.escape(health)}</td><td>{html.escape(ports)}</td></tr>")
-    body = "".join(rows) or "<tr><td colspan=5><i>no containers</i></td></tr>"
-    return (f"<table><caption style='text-align:left'>project <code>{html.escape(project.name)}</code> at "
-            f"{time.strftime('%H:%M:%S')}</caption><tr><th>service</th><th>container</th><th>state</th>"
-            f"<th>health</th><th>published</th></tr>{body}</table>")
-
-
-def live_view(project, *, seconds: float = 0, interval: float = 0.5,
-              action: Callable[[], object] | None = None):
-    """Show the container table and refresh it in place every ``interval`` s while ``action``
-    runs (in a thread) or for ``seconds``; the last state stays on the page."""
-    import threading
-
-    from IPython.display import HTML, display
-
-    handle = display(HTML(containers_html(project)), display_id=True)
-    box: dict = {}
-    worker = None
-    if action is not None:
-        def run():
-            try:
-                box["value"] = action()
-            except BaseException as exc:
-                box["error"] = exc
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-    deadline = time.monotonic() + seconds
-    while (worker is not None and worker.is_alive()) or time.monotonic() < deadline:
-        time.sleep(interval)
-        handle.update(HTML(containers_html(project)))
-    handle.update(HTML(containers_html(project)))
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")

@@ -26,7 +26,6 @@ gets its own host port, and a client (or a proxy) spreads the requests.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -177,10 +176,6 @@ def _uses_swarm(sid: str) -> bool:
 
 
 # --- services ---------------------------------------------------------------------
-
-def service_name(base: str = "web") -> str:
-    return session.resource_name(base)
-
 
 def replicas(service) -> tuple[int, int]:
     """(desired, running) replicas of ``service`` right now."""

@@ -1,6 +1,6 @@
 """Notebook 14: a cache service (redis) that the tasks API reaches by name, written as YAML."""
 
-HEAD = ('exercise = compose_checks.exercise_copy("cache")   # a fresh copy of data/compose, for this exercise only\n'
+HEAD = ('exercise = checks.exercise_copy("cache")   # a fresh copy of data/compose, for this exercise only\n'
         '(exercise / "compose.yaml").write_text("""\n')
 SERVICES = '''services:
   proxy:

@@ -1,6 +1,6 @@
 """Notebook 15: three replicas of tasks, declared in the compose file (a small YAML edit)."""
 
-HEAD = ('exercise = compose_checks.exercise_copy("replicas")   # a fresh copy of data/compose\n'
+HEAD = ('exercise = checks.exercise_copy("replicas")   # a fresh copy of data/compose\n'
         'compose_file = exercise / "compose.yaml"\n'
         'text = compose_file.read_text()\n\n'
         '# --- your change: the YAML lines that go right under `  tasks:` ---\n'
