@@ -7,7 +7,7 @@ LAB_PORT ?= 8888
 LAB_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: lab test setup strip clean-resources
+.PHONY: lab test setup strip clean-resources image image-tar run-image
 
 setup:
 	@scripts/setup.sh
@@ -28,3 +28,13 @@ strip:
 # Remove what kernels that died left behind (containers, domains, servers...).
 clean-resources:
 	$(VENV)/bin/python -c "import helpers"
+
+# The portable image (README, "Any machine with Docker"): build it, archive it, run it.
+image: setup
+	@scripts/image.sh
+
+image-tar: setup
+	@scripts/image.sh tar
+
+run-image:
+	@scripts/run-image.sh

@@ -3,6 +3,10 @@
 #   system packages -> Python virtual environment -> daemons -> local images.
 # A second run only checks, and takes a few seconds.
 # Usage: scripts/setup.sh
+#   WORKBOOK_SETUP_STEPS="packages venv"  runs only those steps (of: packages venv daemons provision);
+#                                         the portable image runs "packages venv" when it is built
+#                                         and "daemons" when it starts.
+#   WORKBOOK_NO_BROWSER=1                 leaves out chromium (only the browser tests need it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT_DIR=$(pwd)
@@ -12,6 +16,8 @@ say()  { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 warn() { printf '\033[33m[setup] %s\033[0m\n' "$*" >&2; }
 die()  { printf '\033[31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
 t0=$(date +%s)
+STEPS=" ${WORKBOOK_SETUP_STEPS:-packages venv daemons provision} "
+step() { [[ "$STEPS" == *" $1 "* ]]; }
 
 # --- 1. Which machine is this? ----------------------------------------------
 OS=$(uname -s)
@@ -40,9 +46,10 @@ PACKAGES=(
   linux-image-amd64 busybox-static cpio              # the tiny guest's kernel and initramfs
   chromium                                           # the browser test
 )
+[ "${WORKBOOK_NO_BROWSER:-0}" = 1 ] && PACKAGES=("${PACKAGES[@]/chromium}")
 missing=()
-if [ $HAS_APT = 1 ]; then
-  for p in "${PACKAGES[@]}"; do
+if step packages && [ $HAS_APT = 1 ]; then
+  for p in "${PACKAGES[@]}"; do [ -n "$p" ] || continue
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -57,14 +64,14 @@ if [ $HAS_APT = 1 ]; then
       exit 1
     fi
   fi
-else
+elif step packages; then
   warn "No apt here: install Docker, libvirt (daemon + headers), QEMU, debootstrap and pkg-config with your distribution's tools."
 fi
 
 # --- 3. Python virtual environment -------------------------------------------
 PY=${PYTHON:-python3}
 stamp_src=$(cat pyproject.toml | sha256sum | cut -c1-16)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$stamp_src" ]; then
+if step venv && { [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$stamp_src" ]; }; then
   say "creating the virtual environment in $VENV"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   # pip's own chatter goes to a log; it is shown only when the install fails.
@@ -107,7 +114,7 @@ drop_stale_pidfile() {
 # What a refusal says tells a daemon that is down from one that runs but is closed to this user.
 refused() { case "$1" in *"ermission denied"*|*"uthentication"*|*"not authorized"*|*"ccess denied"*) return 0;; esac; return 1; }
 
-if ! docker_why=$(timeout 5 docker info 2>&1 >/dev/null); then
+if step daemons && ! docker_why=$(timeout 5 docker info 2>&1 >/dev/null); then
   if [ $IS_ROOT = 1 ]; then
     say "starting the Docker daemon"
     if has_systemd; then systemctl start docker
@@ -128,7 +135,7 @@ if ! docker_why=$(timeout 5 docker info 2>&1 >/dev/null); then
   fi
 fi
 
-if ! virsh_why=$(timeout 10 virsh -c qemu:///system version 2>&1 >/dev/null); then
+if step daemons && ! virsh_why=$(timeout 10 virsh -c qemu:///system version 2>&1 >/dev/null); then
   if [ $IS_ROOT = 1 ]; then
     say "starting libvirtd"
     if has_systemd; then systemctl start libvirtd
@@ -149,6 +156,6 @@ if ! virsh_why=$(timeout 10 virsh -c qemu:///system version 2>&1 >/dev/null); th
 fi
 
 # --- 5. Offline images and the tiny guest ------------------------------------------
-"$VENV/bin/python" scripts/provision.py
+if step provision; then "$VENV/bin/python" scripts/provision.py; fi
 
 say "ready in $(( $(date +%s) - t0 )) s"

@@ -11,11 +11,14 @@ workbook session label nor a ``wb-`` name.
 
 from __future__ import annotations
 
+import re
+
 from helpers.core.session import NAME_PREFIX, SESSION_LABEL
 
 #: Objects the engine makes by itself when swarm mode is switched on (and keeps after it is off).
 ENGINE_OWN = {"docker_gwbridge", "ingress"}
 PROJECT_LABEL = "com.docker.compose.project"
+_BUILD_STEP = re.compile(r"^(sha256:)?[0-9a-f]{12,64}$")
 
 
 def _owned(name: str, labels: dict | None) -> bool:
@@ -30,8 +33,10 @@ def _docker() -> dict[str, dict[str, dict]]:
 
         api = docker.from_env(timeout=20).api
         return {
+            # A build step's container (the classic builder's) runs an image by its bare id, and
+            # the builder removes it: it is nobody's leak, even while a build is under way.
             "container": {c["Id"]: {"name": (c.get("Names") or ["?"])[0], "labels": c.get("Labels")}
-                          for c in api.containers(all=True)},
+                          for c in api.containers(all=True) if not _BUILD_STEP.match(c.get("Image") or "")},
             "volume": {v["Name"]: {"name": v["Name"], "labels": v.get("Labels")}
                        for v in api.volumes().get("Volumes") or []},
             "network": {n["Id"]: {"name": n["Name"], "labels": n.get("Labels")} for n in api.networks()},
