@@ -1,23 +1,30 @@
-"""helpers.virtualization.virt against the real libvirt: test:///default always, qemu:///system when it answers."""
+"""helpers.virtualization (connection, domains, console, networks, storage, checks, virsh, cleanup) against the real libvirt: test:///default always, qemu:///system when it answers."""
 
 import pytest
 
 import helpers
 from helpers.core import session
-from helpers.virtualization import virt
+from helpers.virtualization import checks, connection, console, domains, networks, storage
+from helpers.virtualization import cleanup as vcleanup
+from helpers.virtualization import virsh as vs
+
+import os
+import time
+
+import libvirt
 from helpers.core.errors import DaemonUnavailable, NotFound, WorkbookError
 
 
 @pytest.fixture
 def test_conn():
-    conn = virt.connect(virt.TEST_URI)
+    conn = connection.connect(connection.TEST_URI)
     yield conn
-    virt.CLEANER.remove(session.SESSION_ID)
+    vcleanup.CLEANER.remove(session.SESSION_ID)
 
 
 def system_conn():
     try:
-        return virt.open_connection(virt.SYSTEM_URI, timeout=5)
+        return connection._open(connection.SYSTEM_URI, 5)
     except WorkbookError:
         pytest.skip("qemu:///system does not answer here")
 
@@ -25,18 +32,18 @@ def system_conn():
 # The notebook makes its pools, volumes and networks with libvirt itself; the tests do the same.
 
 def _pool(conn, base):
-    pool_name = virt.name(base)
+    pool_name = session.resource_name(base)
     if pool_name in conn.listStoragePools() + conn.listDefinedStoragePools():
         return conn.storagePoolLookupByName(pool_name)
     pool = conn.storagePoolDefineXML(f"<pool type='dir'><name>{pool_name}</name><target>"
-                                     f"<path>{virt.pools_root() / pool_name}</path></target></pool>")
+                                     f"<path>{storage.pools_root() / pool_name}</path></target></pool>")
     pool.build()
     pool.create()
     return pool
 
 
 def _volume(pool, base, mib):
-    return pool.createXML(f"<volume><name>{virt.name(base)}.qcow2</name><capacity unit='MiB'>{mib}</capacity>"
+    return pool.createXML(f"<volume><name>{session.resource_name(base)}.qcow2</name><capacity unit='MiB'>{mib}</capacity>"
                           f"<target><format type='qcow2'/></target></volume>")
 
 
@@ -48,25 +55,25 @@ def _network_xml(net_name, mode, prefix):
 
 def _network(conn, base, mode):
     """What notebook 08's cell does: a reserved subnet, the XML, define and start, under the lease."""
-    with virt.network_lease(conn):
-        prefix = virt.reserve_subnet(conn, base).rsplit(".", 1)[0]
-        net = conn.networkDefineXML(_network_xml(virt.name(base), mode, prefix))
+    with networks.network_lease(conn):
+        prefix = networks.reserve_subnet(conn, base).rsplit(".", 1)[0]
+        net = conn.networkDefineXML(_network_xml(session.resource_name(base), mode, prefix))
         net.create()
     return net
 
 
 def test_connect_prefers_argument_then_environment(monkeypatch):
-    assert virt.choose_uri("test:///default") == ("test:///default", "argument")
-    monkeypatch.setenv(virt.URI_ENV, "test:///default")
-    uri, why = virt.choose_uri()
+    assert connection.choose_uri("test:///default") == ("test:///default", "argument")
+    monkeypatch.setenv(connection.URI_ENV, "test:///default")
+    uri, why = connection.choose_uri()
     assert uri == "test:///default" and "environment" in why
 
 
 def test_connect_falls_back_to_test_driver_when_system_is_absent(monkeypatch):
-    monkeypatch.delenv(virt.URI_ENV, raising=False)
-    monkeypatch.setattr(virt, "SYSTEM_URI", "qemu+unix:///system?socket=/nonexistent.sock")
-    uri, why = virt.choose_uri(timeout=3)
-    assert uri == virt.TEST_URI and why.startswith("fallback")
+    monkeypatch.delenv(connection.URI_ENV, raising=False)
+    monkeypatch.setattr(connection, "SYSTEM_URI", "qemu+unix:///system?socket=/nonexistent.sock")
+    uri, why = connection.choose_uri(timeout=3)
+    assert uri == connection.TEST_URI and why.startswith("fallback")
 
 
 @pytest.mark.parametrize("uri,fragment", [
@@ -75,54 +82,56 @@ def test_connect_falls_back_to_test_driver_when_system_is_absent(monkeypatch):
 ])
 def test_unavailable_uri_is_one_sentence(uri, fragment):
     with pytest.raises(DaemonUnavailable) as info:
-        virt.open_connection(uri, timeout=5)
+        connection.connect(uri, timeout=5)
     text = str(info.value)
     assert fragment in text and "\n" not in text
 
 
-def test_unknown_domain_and_malformed_xml(test_conn):
-    with pytest.raises(NotFound, match="No domain matches"):
-        virt.lookup(test_conn, "no-such-domain")
-    with pytest.raises(virt.XMLError, match="not well-formed"):
-        virt.define(test_conn, "<domain type='test'><name>x</name>")
-    with pytest.raises(virt.XMLError, match="rejected the XML"):
-        virt.define(test_conn, f"<domain type='test'><name>{virt.name('noos')}</name></domain>")
+def test_libvirt_errors_are_explained_in_one_sentence(test_conn):
+    for attempt, fragment in [(lambda: test_conn.lookupByName("no-such-domain"), "no such domain"),
+                              (lambda: test_conn.defineXML("<domain type='test'><name>x</name>"), "libvirt")]:
+        with pytest.raises(libvirt.libvirtError) as info:
+            attempt()
+        sentence = helpers.explain(info.value)
+        assert sentence and fragment in sentence
 
 
 def test_lifecycle_on_test_driver(test_conn):
-    dom = virt.define(test_conn, virt.domain_xml(test_conn, "unit"))
+    dom = test_conn.defineXML(domains.domain_xml(test_conn, "unit"))
     name = dom.name()
-    exercise = virt.SavedAndBackExercise(dom)
-    assert virt.lifecycle_state(test_conn, name) == "defined" and dom.ID() == -1
-    virt.start(dom)
-    assert virt.lifecycle_state(test_conn, name) == "running"
-    virt.suspend(dom)
-    assert virt.lifecycle_state(test_conn, name) == "paused"
-    with pytest.raises(WorkbookError, match="while it is paused"):
-        virt.suspend(dom)
-    virt.resume(dom)
-    path = virt.save(dom)
-    assert virt.lifecycle_state(test_conn, name) == "saved" and path.exists()
-    virt.restore(test_conn, path)
-    assert virt.lifecycle_state(test_conn, name) == "running" and not path.exists()
-    assert virt.check_saved_and_back(exercise)
-    assert [s.op for s in virt.HISTORY[-2:]] == ["save", "restore"] and virt.HISTORY[-1].path == str(path)
-    virt.shutdown(dom)
-    virt.undefine(dom)
-    assert virt.lifecycle_state(test_conn, name) == "undefined"
-    gone = virt.check_saved_and_back(exercise)
-    assert not gone and f"there is no domain named {name}" in str(gone)
-    assert "start" in virt.allowed("defined") and "resume" in virt.allowed("paused")
+    assert domains.lifecycle_state(test_conn, name) == "defined" and dom.ID() == -1
+    dom.create()
+    assert domains.lifecycle_state(test_conn, name) == "running"
+    dom.suspend()
+    assert domains.lifecycle_state(test_conn, name) == "paused"
+    dom.resume()
+    path = domains.save_path(name)
+    dom.save(str(path))
+    assert domains.lifecycle_state(test_conn, name) == "saved" and path.exists()
+    test_conn.restore(str(path))
+    path.unlink()
+    assert domains.lifecycle_state(test_conn, name) == "running"
+    dom.shutdown()
+    assert domains.wait_shut_off(dom, timeout=10)
+    dom.undefine()
+    assert domains.lifecycle_state(test_conn, name) == "undefined"
+    assert "start" in domains.allowed("defined") and "resume" in domains.allowed("paused")
 
 
-def test_transient_domain_rerun_and_listing(test_conn):
-    xml = virt.domain_xml(test_conn, "tr")
-    virt.create_transient(test_conn, xml)
-    dom = virt.create_transient(test_conn, xml)       # re-running starts afresh
+def test_wait_shut_off_is_bounded(test_conn):
+    dom = test_conn.defineXML(domains.domain_xml(test_conn, "stubborn"))
+    dom.create()
+    t0 = time.monotonic()
+    assert not domains.wait_shut_off(dom, timeout=0.5)          # nobody asked it to stop
+    assert time.monotonic() - t0 < 5
+
+
+def test_transient_domain_and_listing(test_conn):
+    dom = test_conn.createXML(domains.domain_xml(test_conn, "tr"), 0)
     assert dom.isActive() and not dom.isPersistent()
-    assert dom.name() in [r["name"] for r in virt.list_domains(test_conn, "--transient")]
+    assert dom.name() in [r["name"] for r in domains.list_domains(test_conn, "--transient")]
     with pytest.raises(WorkbookError, match="Unknown list filter"):
-        virt.list_domains(test_conn, "--bogus")
+        domains.list_domains(test_conn, "--bogus")
 
 
 def test_pools_volumes_networks_and_cleanup(test_conn):
@@ -131,85 +140,85 @@ def test_pools_volumes_networks_and_cleanup(test_conn):
     assert vol.info()[1] == 64 * 2**20
     for mode in ("nat", "route", "isolated"):
         net = _network(test_conn, f"u-{mode}", mode)
-        assert virt.network_summary(net)["mode"] == mode
-    left = virt.CLEANER.leftovers(session.SESSION_ID)
+        assert networks.network_summary(net)["mode"] == mode
+    left = vcleanup.CLEANER.leftovers(session.SESSION_ID)
     assert any("pool" in l for l in left) and sum("network" in l for l in left) == 3
-    virt.CLEANER.remove(session.SESSION_ID)
-    assert not [l for l in virt.CLEANER.leftovers(session.SESSION_ID) if "test:///" in l]
+    vcleanup.CLEANER.remove(session.SESSION_ID)
+    assert not [l for l in vcleanup.CLEANER.leftovers(session.SESSION_ID) if "test:///" in l]
 
 
 def _iso(ip="<ip address='10.213.251.1' netmask='255.255.255.0'/>", name=None, extra=""):
-    return f"<network><name>{name or virt.name('iso')}</name>{extra}{ip}</network>"
+    return f"<network><name>{name or session.resource_name('iso')}</name>{extra}{ip}</network>"
 
 
 def test_isolated_network_check(test_conn):
-    verdict = virt.check_isolated_network(_iso(), test_conn)
+    verdict = checks.check_isolated_network(_iso(), test_conn)
     assert verdict and "libvirt runs it as an isolated network" in str(verdict)
-    assert test_conn.listAllNetworks() and virt.name("iso") not in [n.name() for n in test_conn.listAllNetworks()]
+    assert test_conn.listAllNetworks() and session.resource_name("iso") not in [n.name() for n in test_conn.listAllNetworks()]
     for xml, hint in [
         (_iso(extra="<forward mode='nat'/>"), "remove <forward"),
-        (_iso(name="isolated"), "virt.name('isolated')"),
+        (_iso(name="isolated"), "resource_name('isolated')"),
         (_iso(ip=""), "add an <ip address="),
         (_iso(ip="<ip address='10.213.251.1'/>"), "netmask"),
         ("<network", "close every tag"),
         ("<domain><name>x</name></domain>", "starts with <network>"),
     ]:
-        verdict = virt.check_isolated_network(xml, test_conn)
+        verdict = checks.check_isolated_network(xml, test_conn)
         assert not verdict and verdict.attempted and hint in str(verdict), (xml, str(verdict))
 
 
 def test_isolated_network_check_not_attempted_for_the_starter(test_conn):
     for xml, hint in [("", "write the <network> element"), ("   ", "write the <network> element"),
-                      ("<network>\n  <!-- your XML here -->\n</network>", "virt.name('isolated')")]:
-        verdict = virt.check_isolated_network(xml, test_conn)
+                      ("<network>\n  <!-- your XML here -->\n</network>", "resource_name('isolated')")]:
+        verdict = checks.check_isolated_network(xml, test_conn)
         assert not verdict and not verdict.attempted and hint in str(verdict)
 
 
 def test_isolated_network_check_refuses_a_subnet_in_use(test_conn):
     nat = _network(test_conn, "usednat", "nat")
-    ip = virt.network_summary(nat)["address"].split("/")[0]
-    verdict = virt.check_isolated_network(_iso(ip=f"<ip address='{ip}' netmask='255.255.255.0'/>"), test_conn)
-    assert not verdict and f"the libvirt network {nat.name()}" in str(verdict) and "virt.reserve_subnet" in str(verdict)
+    ip = networks.network_summary(nat)["address"].split("/")[0]
+    verdict = checks.check_isolated_network(_iso(ip=f"<ip address='{ip}' netmask='255.255.255.0'/>"), test_conn)
+    assert not verdict and f"the libvirt network {nat.name()}" in str(verdict) and "networks.reserve_subnet" in str(verdict)
 
 
 def test_isolated_network_check_replaces_an_earlier_network_of_that_name(test_conn):
     test_conn.networkCreateXML(_iso())
-    verdict = virt.check_isolated_network(_iso(), test_conn)
+    verdict = checks.check_isolated_network(_iso(), test_conn)
     assert verdict and "already existed" in str(verdict)
 
 
 def test_reserved_subnet_is_kept_and_avoided_by_other_sessions(test_conn, monkeypatch):
-    first = virt.reserve_subnet(test_conn, "iso")
-    assert virt.reserve_subnet(test_conn, "iso") == first          # running the cell again keeps it
-    assert virt.check_isolated_network(_iso(ip=f"<ip address='{first[:-4]}1' netmask='255.255.255.0'/>"), test_conn)
+    first = networks.reserve_subnet(test_conn, "iso")
+    assert networks.reserve_subnet(test_conn, "iso") == first          # running the cell again keeps it
+    assert checks.check_isolated_network(_iso(ip=f"<ip address='{first[:-4]}1' netmask='255.255.255.0'/>"), test_conn)
     # every session would start its search at the same subnet: the reservation makes the second one move on
-    monkeypatch.setattr(virt.uuidlib, "uuid5", lambda *a: uuid.UUID(int=0))
-    assert virt.free_subnet(test_conn) != first
+    monkeypatch.setattr(networks.uuidlib, "uuid5", lambda *a: uuid.UUID(int=0))
+    assert networks.free_subnet(test_conn) != first
 
 
 def test_reserved_subnet_on_system_is_a_session_file_that_clean_up_removes(monkeypatch):
     system_conn().close()
-    conn = virt.connect(virt.SYSTEM_URI)
+    conn = connection.connect(connection.SYSTEM_URI)
     try:
-        mine_ = virt.reserve_subnet(conn, "isounit")
-        path = virt._reservation_path("isounit")
+        mine_ = networks.reserve_subnet(conn, "isounit")
+        path = networks._reservation_path("isounit")
         assert path.read_text().strip() == mine_
-        assert any(str(path) in l for l in virt.CLEANER.leftovers(session.SESSION_ID))
-        monkeypatch.setattr(virt.uuidlib, "uuid5", lambda *a: uuid.UUID(int=0))
+        assert any(str(path) in l for l in vcleanup.CLEANER.leftovers(session.SESSION_ID))
+        monkeypatch.setattr(networks.uuidlib, "uuid5", lambda *a: uuid.UUID(int=0))
         monkeypatch.setattr(session, "SESSION_ID", OTHER)           # another session, same starting point
-        assert virt.reserve_subnet(conn, "isounit") != mine_
+        assert networks.reserve_subnet(conn, "isounit") != mine_
     finally:
         monkeypatch.undo()
-        virt.CLEANER.remove(session.SESSION_ID)
-        virt.CLEANER.remove(OTHER)
-    assert not path.exists() and not virt._reservation_path("isounit").exists()
+        vcleanup.CLEANER.remove(session.SESSION_ID)
+        vcleanup.CLEANER.remove(OTHER)
+    assert not path.exists() and not networks._reservation_path("isounit").exists()
 
 
 def test_virsh_runs_for_real_and_skips_unshared_state():
-    res = virt.virsh(virt.TEST_URI, "hostname")
+    res = vs.virsh(connection.TEST_URI, "hostname")
     assert res.returncode == 0 and res.output.strip()
-    assert virt.virsh(virt.TEST_URI, "dominfo", "x", shared_state=True).skipped
-    script = virt.virsh(virt.TEST_URI, "list --all; domstate test")    # several commands, one process
+    assert vs.virsh(connection.TEST_URI, "dominfo", "x", shared_state=True).skipped
+    script = vs.virsh(connection.TEST_URI, "list --all; domstate test")    # several commands, one process
     assert script.returncode == 0 and "running" in script.output
     assert str(script).splitlines()[:2] == ["$ virsh -c test:///default 'list --all;", "      domstate test'"]
 
@@ -217,80 +226,89 @@ def test_virsh_runs_for_real_and_skips_unshared_state():
 def test_real_guest_lifecycle_on_system():
     conn = system_conn()
     conn.close()
-    conn = virt.connect(virt.SYSTEM_URI)
-    dom = virt.define(conn, virt.domain_xml(conn, "unitreal"))
+    conn = connection.connect(connection.SYSTEM_URI)
+    dom = conn.defineXML(domains.domain_xml(conn, "unitreal"))
     try:
-        seconds = virt.boot_and_wait(dom, timeout=120)
+        seconds = console.boot_and_wait(dom, timeout=120)
         assert seconds < 120
-        assert "virtio" in virt.run_in_guest(dom, "ls /sys/bus/virtio/drivers")
-        path = virt.save(dom)
-        virt.restore(conn, path)
-        assert virt.state_name(dom) == "running"
-        virt.shutdown(dom, timeout=90)          # graceful ACPI shutdown
-        assert "WB-ACPI" in virt.console_text(dom)
+        assert "virtio" in console.run_in_guest(dom, "ls /sys/bus/virtio/drivers")
+        path = str(domains.save_path(dom.name()))
+        dom.save(path)
+        conn.restore(path)
+        assert domains.state_name(dom) == "running"
+        dom.shutdown()                          # graceful ACPI shutdown
+        assert domains.wait_shut_off(dom, timeout=90)
+        assert "WB-ACPI" in console.console_text(dom)
     finally:
-        virt.CLEANER.remove(session.SESSION_ID)
-    assert not virt.CLEANER.leftovers(session.SESSION_ID)
+        vcleanup.CLEANER.remove(session.SESSION_ID)
+    assert not vcleanup.CLEANER.leftovers(session.SESSION_ID)
 
 
 def test_sample_xml_files_are_accepted_by_libvirt(test_conn):
     for sample in ("network-nat", "network-routed", "network-isolated"):
-        net = test_conn.networkDefineXML(virt.sample_xml(sample, f"s-{sample}"))
-        assert net.name() == virt.name(f"s-{sample}")
-    pool = test_conn.storagePoolDefineXML(virt.sample_xml("pool-dir", "s-pool"), 0)
+        net = test_conn.networkDefineXML(domains.sample_xml(sample, f"s-{sample}"))
+        assert net.name() == session.resource_name(f"s-{sample}")
+    pool = test_conn.storagePoolDefineXML(domains.sample_xml("pool-dir", "s-pool"), 0)
     pool.create(0)
-    pool.createXML(virt.sample_xml("volume-qcow2"), 0)
-    assert "<domain" in virt.sample_xml("domain-tiny-guest", "s-dom")
+    pool.createXML(domains.sample_xml("volume-qcow2"), 0)
+    assert "<domain" in domains.sample_xml("domain-tiny-guest", "s-dom")
     with pytest.raises(NotFound, match="no sample"):
-        virt.sample_xml("nope")
+        domains.sample_xml("nope")
 
 
 def test_saved_and_back_judges_only_what_was_done_after_it_began(test_conn):
-    dom = virt.define(test_conn, virt.domain_xml(test_conn, "ex1"))
-    virt.start(dom)
-    virt.restore(test_conn, virt.save(dom))                   # the demonstration, before the exercise
-    virt.shutdown(dom)
-    ex = virt.SavedAndBackExercise(dom)
-    assert "defined" in repr(ex)
+    dom = test_conn.defineXML(domains.domain_xml(test_conn, "ex1"))
+    dom.create()
+    image = str(domains.save_path(dom.name()))
+    dom.save(image)                                            # the demonstration, before the exercise
+    test_conn.restore(image)
+    os.unlink(image)
+    dom.shutdown()
+    ex = checks.SavedAndBackExercise(dom)
+    assert "defined" in repr(ex) and ex.path == image
     verdict = ex.check()
     assert not verdict and not verdict.attempted and "nothing was done" in str(verdict)
-    virt.start(dom)                                            # start alone
-    verdict = virt.check_saved_and_back(ex)
+    dom.create()                                               # start alone
+    verdict = checks.check_saved_and_back(ex)
     assert not verdict and "save the running domain" in str(verdict)
-    again = virt.check_saved_and_back(ex)                      # nothing new: the same attempt, judged again
+    again = checks.check_saved_and_back(ex)                    # nothing new: the same attempt, judged again
     assert str(again) == str(verdict)
-    image = virt.save(dom)                                     # a save without a restore
-    verdict = virt.check_saved_and_back(ex)
-    assert not verdict and "virt.restore(conn, saved_image)" in str(verdict) and "✘ no stale saved image" in str(verdict)
-    virt.restore(test_conn, image)                             # restores what the previous attempt saved
-    verdict = virt.check_saved_and_back(ex)
+    dom.save(ex.path)                                          # a save without a restore
+    verdict = checks.check_saved_and_back(ex)
+    assert not verdict and "conn.restore(ex1.path)" in str(verdict) and "a saved image of" in str(verdict)
+    test_conn.restore(ex.path)                                 # restores what the previous attempt saved
+    verdict = checks.check_saved_and_back(ex)
     assert not verdict and "saved before this attempt began" in str(verdict)
-    virt.save(dom)
-    virt.start(dom)                                            # boots afresh instead of restoring
-    verdict = virt.check_saved_and_back(ex)
-    assert not verdict and "boots it from scratch" in str(verdict) and "still waiting" in str(verdict)
-    virt.restore(test_conn, virt.save(dom))
-    assert virt.check_saved_and_back(ex) and virt.check_saved_and_back(ex)     # passes, and again when re-run
+    time.sleep(0.01)
+    dom.save(ex.path)
+    dom.create()                                               # boots afresh instead of restoring
+    verdict = checks.check_saved_and_back(ex)
+    assert not verdict and "boots it from scratch" in str(verdict)
+    time.sleep(0.01)
+    dom.save(ex.path)
+    test_conn.restore(ex.path)
+    assert checks.check_saved_and_back(ex) and checks.check_saved_and_back(ex)     # passes, and again when re-run
 
 
-def test_saved_and_back_notices_raw_libvirt_calls_and_wrong_arguments(test_conn, tmp_path):
-    dom = virt.define(test_conn, virt.domain_xml(test_conn, "ex1raw"))
-    ex = virt.SavedAndBackExercise(dom)
+def test_saved_and_back_refuses_another_domains_image_and_wrong_arguments(test_conn):
+    dom = test_conn.defineXML(domains.domain_xml(test_conn, "ex1own"))
+    other = test_conn.defineXML(domains.domain_xml(test_conn, "ex1other"))
+    ex = checks.SavedAndBackExercise(dom)
     dom.create()
-    dom.save(str(tmp_path / "raw.save"))
-    test_conn.restore(str(tmp_path / "raw.save"))
-    verdict = virt.check_saved_and_back(ex)
-    assert not verdict and not verdict.attempted and "use virt.save(dom) and virt.restore" in str(verdict)
+    other.create()
+    other.save(ex.path)                                        # another guest's memory in ex1.path
+    verdict = checks.check_saved_and_back(ex)
+    assert not verdict and f"a saved image of {other.name()}" in str(verdict)
     with pytest.raises(WorkbookError, match="expects the exercise object"):
-        virt.check_saved_and_back(test_conn)
+        checks.check_saved_and_back(test_conn)
 
 
 def test_saved_and_back_check_for_a_removed_domain(test_conn):
-    dom = virt.define(test_conn, virt.domain_xml(test_conn, "gone-guest"))
-    ex = virt.SavedAndBackExercise(dom)
-    virt.undefine(dom)
-    verdict = virt.check_saved_and_back(ex)
-    assert not verdict and "there is no domain named" in str(verdict) and "virt.define" in str(verdict)
+    dom = test_conn.defineXML(domains.domain_xml(test_conn, "gone-guest"))
+    ex = checks.SavedAndBackExercise(dom)
+    dom.undefine()
+    verdict = checks.check_saved_and_back(ex)
+    assert not verdict and "there is no domain named" in str(verdict) and "conn.defineXML" in str(verdict)
 
 
 def test_qemu_command_summary_is_readable():
@@ -298,7 +316,7 @@ def test_qemu_command_summary_is_readable():
             "-object", '{"qom-type":"secret","id":"masterKey0","format":"raw","file":"/x"}',
             "-machine", "pc-i440fx-7.2,usb=off", "-accel", "tcg", "-m", "128", "-smp", "1",
             "-device", '{"driver":"virtio-rng-pci","id":"rng0"}', "-device", "isa-serial,chardev=c"]
-    lines = virt.qemu_command_summary(argv, width=60)
+    lines = console.qemu_command_summary(argv, width=60)
     assert lines[0].startswith("/usr/bin/qemu-system-x86_64") and "18 arguments" in lines[0]
     assert "  -name guest=wb-1-g,debug-threads=on" in lines and "  -accel tcg" in lines
     assert any("-device ×2: virtio-rng-pci, isa-serial" in l for l in lines)
@@ -307,19 +325,19 @@ def test_qemu_command_summary_is_readable():
 
 def test_qemu_process_and_bridge_state_on_system():
     system_conn().close()
-    conn = virt.connect(virt.SYSTEM_URI)
+    conn = connection.connect(connection.SYSTEM_URI)
     try:
         net = _network(conn, "brunit", "isolated")
-        st = virt.bridge_state(virt.network_summary(net)["bridge"])
+        st = networks.bridge_state(networks.network_summary(net)["bridge"])
         assert st["up"] and not st["carrier"] and st["ports"] == []     # no guest yet: no carrier
-        dom = virt.define(conn, virt.domain_xml(conn, "procunit", network=net.name()))
-        virt.start(dom)
-        proc = virt.qemu_process(dom)
+        dom = conn.defineXML(domains.domain_xml(conn, "procunit", network=net.name()))
+        dom.create()
+        proc = console.qemu_process(dom)
         assert proc["pid"] > 0 and f"guest={dom.name()}" in " ".join(proc["argv"])
-        assert virt.bridge_state(virt.network_summary(net)["bridge"])["ports"]         # its tap joined
+        assert networks.bridge_state(networks.network_summary(net)["bridge"])["ports"]         # its tap joined
     finally:
-        virt.CLEANER.remove(session.SESSION_ID)
-    assert virt.bridge_state("wb-no-such-bridge") is None
+        vcleanup.CLEANER.remove(session.SESSION_ID)
+    assert networks.bridge_state("wb-no-such-bridge") is None
 
 
 def test_volume_plot_shows_allocation_bars_and_pool_plot_says_what_volumes_use(test_conn):
@@ -349,10 +367,7 @@ def test_table_html_is_left_aligned_and_escaped():
 
 import subprocess
 import sys
-import time
 import uuid
-
-import libvirt
 
 OTHER = uuid.uuid4().hex[:8]            # a made-up second session of this test
 
@@ -380,7 +395,7 @@ class _Racing:
 
 
 def _foreign_domain(conn, base):
-    return conn.defineXML(virt.domain_xml(conn, session.resource_name(base, OTHER)))
+    return conn.defineXML(domains.domain_xml(conn, session.resource_name(base, OTHER)))
 
 
 def test_a_listed_domain_that_vanishes_is_libvirts_not_found_error(test_conn):
@@ -389,19 +404,19 @@ def test_a_listed_domain_that_vanishes_is_libvirts_not_found_error(test_conn):
     gone.undefine()
     with pytest.raises(libvirt.libvirtError) as info:
         listed[0].isActive()
-    assert virt.vanished(info.value, libvirt.VIR_ERR_NO_DOMAIN) and "matching uuid" in str(info.value)
+    assert connection.vanished(info.value, libvirt.VIR_ERR_NO_DOMAIN) and "matching uuid" in str(info.value)
 
 
 def test_domain_listing_shows_this_session_and_skips_vanished(test_conn):
-    keep = virt.define(test_conn, virt.domain_xml(test_conn, "keep"))
+    keep = test_conn.defineXML(domains.domain_xml(test_conn, "keep"))
     other = _foreign_domain(test_conn, "present")
     try:
-        assert [r["name"] for r in virt.list_domains(test_conn)] == [keep.name()]      # this session's only
-        everyone = [r["name"] for r in virt.list_domains(test_conn, session_only=False)]
+        assert [r["name"] for r in domains.list_domains(test_conn)] == [keep.name()]      # this session's only
+        everyone = [r["name"] for r in domains.list_domains(test_conn, session_only=False)]
         assert keep.name() in everyone and other.name() in everyone
         gone = _foreign_domain(test_conn, "gone")
         racing = _Racing(test_conn, gone.undefine)
-        names = [r["name"] for r in virt.list_domains(racing, session_only=False)]
+        names = [r["name"] for r in domains.list_domains(racing, session_only=False)]
         assert racing.raced and keep.name() in names and gone.name() not in names
     finally:
         other.undefine()
@@ -419,17 +434,17 @@ def test_network_views_skip_a_network_removed_meanwhile(test_conn):
 
     gone = foreign()
     racing = _Racing(test_conn, gone.undefine)
-    rows = virt.network_rows(racing, session_only=False)
+    rows = networks.network_rows(racing, session_only=False)
     assert racing.raced and keep.name() in [r["name"] for r in rows] and gone_name not in [r["name"] for r in rows]
     gone = foreign()
-    assert virt.free_subnet(_Racing(test_conn, gone.undefine)).startswith("10.213.")
+    assert networks.free_subnet(_Racing(test_conn, gone.undefine)).startswith("10.213.")
     gone = foreign()
     html = vw.network_table_html(_Racing(test_conn, gone.undefine))
     assert keep.name() in html and gone_name not in html                   # this session's by default
     gone = foreign()
     vw.plot_networks(_Racing(test_conn, gone.undefine), ax=Figure().add_subplot())
-    att = virt.define(test_conn, virt.domain_xml(test_conn, "att", network=keep.name()))
-    att_gone = virt.define(test_conn, virt.domain_xml(test_conn, "attgone", network=keep.name()))
+    att = test_conn.defineXML(domains.domain_xml(test_conn, "att", network=keep.name()))
+    att_gone = test_conn.defineXML(domains.domain_xml(test_conn, "attgone", network=keep.name()))
     foreign_dom = _foreign_domain(test_conn, "attforeign")
     try:
         assert vw._attachments(_Racing(test_conn, att_gone.undefine)) == {keep.name(): [att.name()]}
@@ -449,30 +464,30 @@ def test_pool_and_volume_rows_skip_what_was_removed_meanwhile(test_conn):
         other.undefine()
 
     racing = _Racing(test_conn, remove_other)
-    names = [r["name"] for r in virt.pool_rows(racing, session_only=False)]
+    names = [r["name"] for r in storage.pool_rows(racing, session_only=False)]
     assert racing.raced and pool.name() in names and other.name() not in names
-    assert [r["name"] for r in virt.pool_rows(test_conn)] == [pool.name()]
+    assert [r["name"] for r in storage.pool_rows(test_conn)] == [pool.name()]
     _volume(pool, "v1", 8)
     v2 = _volume(pool, "v2", 8)
-    rows = virt.volume_rows(_Racing(pool, lambda: v2.delete(0)))
-    assert [r["name"] for r in rows] == [virt.name("v1") + ".qcow2"]
+    rows = storage.volume_rows(_Racing(pool, lambda: v2.delete(0)))
+    assert [r["name"] for r in rows] == [session.resource_name("v1") + ".qcow2"]
 
 
 def test_domain_listing_skips_vanished_on_system():
     conn = system_conn()
     conn.close()
-    conn = virt.connect(virt.SYSTEM_URI)
-    keep = virt.define(conn, virt.domain_xml(conn, "keepsys"))
+    conn = connection.connect(connection.SYSTEM_URI)
+    keep = conn.defineXML(domains.domain_xml(conn, "keepsys"))
     gone = _foreign_domain(conn, "gonesys")
     try:
         racing = _Racing(conn, gone.undefine)
-        names = [r["name"] for r in virt.list_domains(racing, session_only=False)]
+        names = [r["name"] for r in domains.list_domains(racing, session_only=False)]
         assert racing.raced and keep.name() in names and gone.name() not in names
-        assert [r["name"] for r in virt.list_domains(conn)] == [keep.name()]
+        assert [r["name"] for r in domains.list_domains(conn)] == [keep.name()]
     finally:
-        virt.CLEANER.remove(session.SESSION_ID)
-        virt.CLEANER.remove(OTHER)
-    assert not virt.CLEANER.leftovers(OTHER)
+        vcleanup.CLEANER.remove(session.SESSION_ID)
+        vcleanup.CLEANER.remove(OTHER)
+    assert not vcleanup.CLEANER.leftovers(OTHER)
 
 
 def _fake_runs(monkeypatch, answers):
@@ -482,7 +497,7 @@ def _fake_runs(monkeypatch, answers):
         calls.append(argv)
         rc, out, err = answers[min(len(calls), len(answers)) - 1]
         return subprocess.CompletedProcess(argv, rc, out, err)
-    monkeypatch.setattr(virt.subprocess, "run", run)
+    monkeypatch.setattr(vs.subprocess, "run", run)
     return calls
 
 
@@ -492,42 +507,44 @@ RACE = ("error: Failed to list domains\nerror: Domain not found: no domain with 
 
 def test_virsh_listing_is_run_again_once_after_a_vanished_object(monkeypatch):
     calls = _fake_runs(monkeypatch, [(1, "", RACE), (0, " Id   Name   State\n", "")])
-    res = virt.virsh(virt.SYSTEM_URI, "list", "--all")
+    res = vs.virsh(connection.SYSTEM_URI, "list", "--all")
     assert len(calls) == 2 and res.returncode == 0 and res.retries == 1 and "error" not in res.output
     calls = _fake_runs(monkeypatch, [(0, " Name  State\n x  unknown\n", "error: Could not retrieve pool information\n"),
                                      (0, " Name  State\n", "")])
-    assert virt.virsh(virt.SYSTEM_URI, "pool-list", "--all").retries == 1 and len(calls) == 2
+    assert vs.virsh(connection.SYSTEM_URI, "pool-list", "--all").retries == 1 and len(calls) == 2
 
 
 def test_virsh_does_not_hide_real_errors(monkeypatch):
     calls = _fake_runs(monkeypatch, [(1, "", RACE)])
-    res = virt.virsh(virt.SYSTEM_URI, "list --all")           # the race twice: shown as it is
+    res = vs.virsh(connection.SYSTEM_URI, "list --all")           # the race twice: shown as it is
     assert len(calls) == 2 and res.returncode == 1 and "matching uuid" in res.output
     for args, err in [(("dominfo", "nope"), "error: Domain not found: no domain with matching name 'nope'\n"),
                       (("list --all; undefine x",), RACE),       # a script is never repeated
                       (("list",), "error: failed to connect to the hypervisor\n")]:
         calls = _fake_runs(monkeypatch, [(1, "", err)])
-        res = virt.virsh(virt.SYSTEM_URI, *args)
+        res = vs.virsh(connection.SYSTEM_URI, *args)
         assert len(calls) == 1 and res.returncode == 1 and res.retries == 0 and err.strip() in res.output
 
 
 _MAKE_NET = """
 import json, sys, time
 from helpers.core import session
-from helpers.virtualization import virt
-conn = virt.connect(virt.SYSTEM_URI)
+from helpers.virtualization import checks, connection, console, domains, networks, storage
+from helpers.virtualization import cleanup as vcleanup
+from helpers.virtualization import virsh as vs
+conn = connection.connect(connection.SYSTEM_URI)
 time.sleep(max(0.0, float(sys.argv[1]) - time.time()))      # both start at the same moment
 try:
-    with virt.network_lease(conn):                           # what notebook 08's cell does
-        prefix = virt.reserve_subnet(conn, "net-nat").rsplit(".", 1)[0]
-        net = conn.networkDefineXML(f"<network><name>{virt.name('net-nat')}</name><forward mode='nat'/>"
+    with networks.network_lease(conn):                           # what notebook 08's cell does
+        prefix = networks.reserve_subnet(conn, "net-nat").rsplit(".", 1)[0]
+        net = conn.networkDefineXML(f"<network><name>{session.resource_name('net-nat')}</name><forward mode='nat'/>"
                                     f"<ip address='{prefix}.1' netmask='255.255.255.0'/></network>")
         net.create()
-    s = virt.network_summary(net)
+    s = networks.network_summary(net)
     print(json.dumps({"bridge": s["bridge"], "address": s["address"]}), flush=True)
     time.sleep(float(sys.argv[2]))                           # keep it while the other one makes its own
 finally:
-    virt.CLEANER.remove(session.SESSION_ID)
+    vcleanup.CLEANER.remove(session.SESSION_ID)
 """
 
 
@@ -547,8 +564,8 @@ def test_two_sessions_creating_net_nat_at_once_get_different_bridges_and_subnets
             if p.poll() is None:
                 p.kill()
         for sid in sids:
-            left = virt.CLEANER.leftovers(sid)
-            virt.CLEANER.remove(sid)
+            left = vcleanup.CLEANER.leftovers(sid)
+            vcleanup.CLEANER.remove(sid)
             assert not left, left
     import json
     assert all(p.returncode == 0 for p in procs), [err[-600:] for _, err in outs]

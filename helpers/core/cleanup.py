@@ -33,7 +33,7 @@ CLEANER_MODULES = (
     "helpers.orchestration.swarm",
     "helpers.containers.engine",
     "helpers.containers.storage",  # host folders used as bind mounts: after the containers using them
-    "helpers.virtualization.virt",
+    "helpers.virtualization.cleanup",
     "helpers.core.leases",  # last: a lease is given back once what it guarded is gone
 )
 

@@ -33,13 +33,12 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from helpers.core.errors import WaitTimeout, WorkbookError
+from helpers.core.errors import WorkbookError
 
 #: Where the guest and the session files (console logs, saved images, pools) live.
 GUEST_DIR = Path(os.environ.get("WORKBOOK_GUEST_DIR", "/var/lib/libvirt/images/cloud-workbook"))

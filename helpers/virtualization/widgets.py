@@ -11,7 +11,7 @@
 * :func:`plot_networks` -- the session's virtual networks and the guests on them.
 
 They show this session's objects (by name), and leave out one that another session removes
-while they read it (see :func:`helpers.virtualization.virt.each_present`).
+while they read it (see :func:`helpers.virtualization.connection.each_present`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 import time
 import xml.etree.ElementTree as ET
 
 import ipywidgets as w
 import libvirt
 
-from helpers.virtualization import virt
-from helpers.core.errors import WorkbookError
+from helpers.core.errors import WorkbookError, explain
+from helpers.core.session import resource_name
+from helpers.virtualization import console, domains, networks, storage
+from helpers.virtualization.connection import each_present, is_real, mine
 
 STATES = {  # position in the diagram
     "undefined": (0.0, 1.0),
@@ -65,7 +68,7 @@ def draw_lifecycle(state: str, ax=None, last_op: str | None = None):
 
     if ax is None:
         fig, ax = plt.subplots(figsize=(9, 3.4))
-    allowed = set(virt.allowed(state)) | ({"create", "define"} if state == "undefined" else set())
+    allowed = set(domains.allowed(state)) | ({"create", "define"} if state == "undefined" else set())
     for src, dst, label, rad in _EDGES:
         ops = _ops_of(label)
         live = src == state and bool(ops & allowed)
@@ -125,7 +128,8 @@ class LifecyclePanel(w.VBox):
     """Buttons + state diagram + details for one session domain.
 
     ``xml`` is used by *define* and *create*; by default the tiny guest (or a
-    test-driver stub) from :func:`helpers.virtualization.virt.domain_xml`.
+    test-driver stub) from :func:`helpers.virtualization.domains.domain_xml`.
+    Each button makes the libvirt call its tooltip names.
     """
 
     OPERATIONS = ["define", "create", "start", "shutdown", "destroy", "suspend", "resume", "save",
@@ -133,8 +137,8 @@ class LifecyclePanel(w.VBox):
 
     def __init__(self, conn, base: str = "panel", xml: str | None = None):
         self.conn = conn
-        self.dom_name = virt.name(base)
-        self.xml = xml or virt.domain_xml(conn, base)
+        self.dom_name = resource_name(base)
+        self.xml = xml or domains.domain_xml(conn, base)
         self.last_op: str | None = None
         self.message = ""
         self.buttons = {op: w.Button(description=op, layout=w.Layout(width="88px"),
@@ -150,60 +154,68 @@ class LifecyclePanel(w.VBox):
 
     @staticmethod
     def _tooltip(op: str) -> str:
-        for name, _src, _dst, cmd, call in virt.TRANSITIONS:
+        for name, _src, _dst, cmd, call in domains.TRANSITIONS:
             if name == op:
                 return f"{call}  ≡  {cmd}"
         return op
 
     @property
     def state(self) -> str:
-        return virt.lifecycle_state(self.conn, self.dom_name)
+        return domains.lifecycle_state(self.conn, self.dom_name)
 
     def _dom(self):
-        return virt.lookup(self.conn, self.dom_name)
+        return self.conn.lookupByName(self.dom_name)
 
     def do(self, op: str) -> str:
         """Run lifecycle operation ``op`` (raises one sentence if not allowed); returns the new state."""
         if op not in self.OPERATIONS:
             raise WorkbookError(f"Unknown operation {op!r}: choose one of {', '.join(self.OPERATIONS)}.")
         state = self.state
-        allowed = set(virt.allowed(state)) | ({"create", "define"} if state == "undefined" else set())
+        allowed = set(domains.allowed(state)) | ({"create", "define"} if state == "undefined" else set())
         if op not in allowed:
             raise WorkbookError(f"Cannot {op} {self.dom_name} while it is {state}: from {state} the "
                                 f"lifecycle allows {', '.join(sorted(allowed)) or 'nothing'}.")
         t0 = time.monotonic()
+        self.message = ""
+        image = str(domains.save_path(self.dom_name))
         if op == "define":
-            virt.define(self.conn, self.xml)
+            self.conn.defineXML(self.xml)
         elif op == "create":
-            virt.create_transient(self.conn, self.xml)
+            self.conn.createXML(self.xml, 0)
         elif op == "restore":
-            virt.restore(self.conn, virt.save_path(self.dom_name))
+            self.conn.restore(image)
+            os.unlink(image)                       # the image has served its purpose
         elif op == "save":
-            virt.save(self._dom())
+            self._dom().save(image)
         elif op == "shutdown":
             dom = self._dom()
-            if virt.is_real(self.conn) and virt.console_text(dom) is not None:
+            if is_real(self.conn):
                 from helpers.virtualization import guest
                 # A guest still booting has no ACPI handler yet: wait for its prompt first.
-                virt.wait_console(dom, guest.PROMPT, timeout=90)
-            virt.shutdown(dom, timeout=60)
-        else:
-            getattr(virt, op)(self._dom())
+                console.wait_console(dom, guest.PROMPT, timeout=90)
+            dom.shutdown()
+            if not domains.wait_shut_off(dom, timeout=60):
+                dom.destroy()
+                self.message = "the guest ignored the ACPI request for 60 s: destroy pulled the plug; "
+        elif op == "start":
+            self._dom().create()
+        else:                                      # destroy, suspend, resume, undefine: dom.<op>()
+            getattr(self._dom(), op)()
         self.last_op = op
-        self.message = f"{op} took {time.monotonic() - t0:.2f} s"
+        self.message += f"{op} took {time.monotonic() - t0:.2f} s"
         self.refresh()
         return self.state
 
     def _click(self, op: str):
         try:
             self.do(op)
-        except WorkbookError as exc:
-            self.message = f"<span style='color:#cf222e'>⚠ {html.escape(str(exc))}</span>"
+        except (WorkbookError, libvirt.libvirtError) as exc:
+            self.message = f"<span style='color:#cf222e'>⚠ {html.escape(explain(exc) or str(exc))}</span>"
             self.refresh()
 
     def refresh(self) -> None:
         state = self.state
-        allowed = set(virt.allowed(state)) | ({"create", "define"} if state == "undefined" else set())
+        allowed = set(domains.allowed(state)) | ({"create", "define"} if state == "undefined" else set())
         for op, b in self.buttons.items():
             b.disabled = op not in allowed
             b.button_style = "success" if op in allowed else ""
@@ -214,23 +226,23 @@ class LifecyclePanel(w.VBox):
     def _details_html(self, state: str) -> str:
         rows = [("domain", self.dom_name), ("lifecycle state", state)]
         try:
-            info = virt.domain_info(virt.lookup(self.conn, self.dom_name))
+            info = domains.domain_info(self._dom())
             rows += [(k, info[k]) for k in ("ID", "state", "persistent", "memory (KiB)", "CPU time (s)")]
-        except WorkbookError:
+        except libvirt.libvirtError:
             pass
-        if virt.save_path(self.dom_name).exists():
-            rows.append(("saved image", f"{virt.save_path(self.dom_name)} "
-                         f"({virt.save_path(self.dom_name).stat().st_size / 2**20:.1f} MiB)"))
+        image = domains.save_path(self.dom_name)
+        if image.exists():
+            rows.append(("saved image", f"{image} ({image.stat().st_size / 2**20:.1f} MiB)"))
         cells = "".join(f"<tr><th style='text-align:left;padding-right:10px'>{html.escape(str(k))}</th>"
                         f"<td>{html.escape(str(v))}</td></tr>" for k, v in rows)
         msg = f"<div>{self.message}</div>" if self.message else ""
         return f"<table>{cells}</table>{msg}"
 
     def _console_html(self) -> str:
-        if not virt.is_real(self.conn):
+        if not is_real(self.conn):
             return ("<i>test:///default simulates the domain without a guest OS: there is no console "
                     "to show.</i>")
-        text = virt.console_text(self.dom_name) or ""
+        text = console.console_text(self.dom_name) or ""
         tail = "\n".join(text.strip().splitlines()[-10:])
         return ("<b>serial console (last lines)</b><pre style='background:#0d1117;color:#e6edf3;"
                 f"padding:6px;max-height:14em;overflow:auto'>{html.escape(tail) or '(empty)'}</pre>")
@@ -259,7 +271,7 @@ def plot_volumes(pool, ax=None):
     """
     import matplotlib.pyplot as plt
 
-    rows = virt.volume_rows(pool)
+    rows = storage.volume_rows(pool)
     ax = ax or plt.subplots(figsize=(9, 0.6 * max(len(rows), 1) + 1.6))[1]
     names = [r["name"] for r in rows]
     ys = range(len(rows))
@@ -294,7 +306,7 @@ def plot_pools(conn, ax=None, *, session_only: bool = True):
     """
     import matplotlib.pyplot as plt
 
-    rows = [r for r in virt.pool_rows(conn, session_only=session_only) if r["state"] == "running"]
+    rows = [r for r in storage.pool_rows(conn, session_only=session_only) if r["state"] == "running"]
     ax = ax or plt.subplots(figsize=(9, 0.6 * max(len(rows), 1) + 1.9))[1]
     ys = list(range(len(rows)))
     ax.barh(ys, [r["allocation (GiB)"] for r in rows], color="#cf222e", label="allocation (pool.info())")
@@ -307,7 +319,7 @@ def plot_pools(conn, ax=None, *, session_only: bool = True):
     ax.set_yticks(ys, [r["name"] for r in rows], fontsize=8)
     ax.set_xlabel("GiB (capacity = allocation + available, from pool.info())")
     ax.set_title("Storage pools on " + conn.getURI() + (
-        "\n(a directory pool reports its file system: allocation counts every file on it)" if virt.is_real(conn) else ""))
+        "\n(a directory pool reports its file system: allocation counts every file on it)" if is_real(conn) else ""))
     ax.legend(fontsize=8, loc="lower right")
     ax.figure.tight_layout()
     return ax
@@ -315,7 +327,7 @@ def plot_pools(conn, ax=None, *, session_only: bool = True):
 
 def _pool_volume_mib(conn, pool_name: str) -> float:
     try:
-        return sum(r["allocation (MiB)"] for r in virt.volume_rows(conn.storagePoolLookupByName(pool_name)))
+        return sum(r["allocation (MiB)"] for r in storage.volume_rows(conn.storagePoolLookupByName(pool_name)))
     except libvirt.libvirtError:
         return 0.0
 
@@ -330,8 +342,8 @@ def _attachments(conn) -> dict[str, list[str]]:
                 if src.get("network")]
 
     found: dict[str, list[str]] = {}
-    doms = [d for d in conn.listAllDomains(0) if virt.mine(d)]
-    for pairs in virt.each_present(doms, cards, libvirt.VIR_ERR_NO_DOMAIN):
+    doms = [d for d in conn.listAllDomains(0) if mine(d)]
+    for pairs in each_present(doms, cards, libvirt.VIR_ERR_NO_DOMAIN):
         for net_name, dom_name in pairs:
             found.setdefault(net_name, []).append(dom_name)
     return found
@@ -345,7 +357,7 @@ def plot_networks(conn, names: list[str] | None = None, ax=None):
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    summaries = virt.network_rows(conn, names)
+    summaries = networks.network_rows(conn, names)
     attached = _attachments(conn)
     ax = ax or plt.subplots(figsize=(10, 1.6 + 1.4 * max(len(summaries), 1)))[1]
     mode_color = {"nat": "#0969da", "route": "#1a7f37", "isolated": "#8250df", "bridge": "#bf8700"}
@@ -390,6 +402,6 @@ def table_html(headers: list[str], rows: list[list], code_columns: tuple[int, ..
 
 def network_table_html(conn, names: list[str] | None = None) -> str:
     """``virsh net-list --all`` as an HTML table, with mode and addresses (``names``, else this session's networks)."""
-    rows = virt.network_rows(conn, names)
+    rows = networks.network_rows(conn, names)
     keys = ["name", "active", "persistent", "mode", "bridge", "address"]
     return table_html(keys, [[r[k] for k in keys] for r in rows])

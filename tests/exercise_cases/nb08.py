@@ -5,40 +5,40 @@ attempts would: each check judges only what was done since the previous one, so 
 attempt that merely restores what an earlier attempt saved does not pass.
 """
 
-_ISO_NAME = '{virt.name("isolated")}'
+_ISO_NAME = '{resource_name("isolated")}'
 
 CASES = {
-    # Exercise 1: start, save, restore
+    # Exercise 1: start, save, restore (dom.create(), dom.save(ex1.path), conn.restore(ex1.path))
     "5b80109e": {
-        "starter": ("# --- your solution: start dom, save it to a file, restore it from that file ---\n"
+        "starter": ("# --- your solution: start dom, save it to ex1.path, restore it from that file ---\n"
                     "# your code here\n"
                     "# ---------------------------------------------------------------------------"),
-        "starter_hint": "saved_image = virt.save(dom)",
+        "starter_hint": "dom.save(ex1.path)",
         "wrong": [
             # starting it is not saving it
-            ("virt.start(dom)", "save the running domain"),
+            ("dom.create()", "save the running domain"),
             # a save without a restore: the guest stays shut off, its image waits on disk
-            ("saved_image = virt.save(dom)", "bring it back with virt.restore(conn, saved_image)"),
-            # restoring the demonstration's image variable (the file an earlier cell saved): nothing saved now
-            ("virt.restore(conn, image)", "save it in your attempt too"),
+            ("dom.save(ex1.path)", "bring it back with conn.restore(ex1.path)"),
+            # restoring what the previous attempt saved: nothing saved in this attempt
+            ("conn.restore(ex1.path)", "save it in your attempt too"),
             # saving, then starting it again instead of restoring: it boots afresh, the saved memory is lost
-            ("saved_image = virt.save(dom)\nvirt.start(dom)", "boots it from scratch"),
+            ("dom.save(ex1.path)\ndom.create()", "boots it from scratch"),
         ],
     },
     # Exercise 2: an isolated network
     "3ab8fabc": {
-        "starter": ('subnet = virt.reserve_subnet(conn, "isolated")\n'
+        "starter": ('subnet = networks.reserve_subnet(conn, "isolated")\n'
                     'prefix = subnet.rsplit(".", 1)[0]\n'
                     'my_xml = """\n<network>\n  <!-- your XML here -->\n</network>\n"""'),
-        "starter_hint": "virt.name('isolated')",
+        "starter_hint": "resource_name('isolated')",
         "wrong": [
             # the NAT sample, renamed: its <forward> lets guests out
-            ('my_xml = virt.sample_xml("network-nat", "isolated")', "remove <forward"),
+            ('my_xml = domains.sample_xml("network-nat", "isolated")', "remove <forward"),
             # a plain name: another session's network could have it, clean-up would not find it
             ("my_xml = f'<network><name>isolated</name><ip address=\"{prefix}.1\" netmask=\"255.255.255.0\"/></network>'",
-             "virt.name('isolated')"),
+             "resource_name('isolated')"),
             # the host address of the NAT network above: that subnet is taken
-            ('nat_ip = virt.network_summary(nets["nat"])["address"].split("/")[0]\n'
+            ('nat_ip = networks.network_summary(nets["nat"])["address"].split("/")[0]\n'
              f"my_xml = f'<network><name>{_ISO_NAME}</name><ip address=\"{{nat_ip}}\" netmask=\"255.255.255.0\"/></network>'",
              "is already used by the libvirt network"),
             # no <ip>: the host's side of the switch gets no address
