@@ -72,7 +72,7 @@ class Checker:
         if body != want:
             raise Fail(f"expected {want}, got {body!r:.150}", hint=hint)
 
-    def expect_404(self, path: str, fix: str, *, after: str) -> None:
+    def expect_404(self, path: str, *, after: str, fix: str) -> None:
         """``GET path`` must answer 404 (else ``fix``), judged only once ``GET after`` answers 200: a 404
         from a route that is not written yet proves nothing, so until then the case is skipped (and fails)."""
         if self.request("GET", after).status_code != 200:

@@ -161,15 +161,6 @@ def check_contract(app_or_url) -> Verdict:
                 raise Fail(f"a filter that matches nobody should give 200 and [], got {describe(r)}",
                             hint="An empty result is still a collection: 200 with [].")
 
-        def item():
-            c.expect_equal("GET", "/v1/users/2", USERS[1], fix="add @app.get('/v1/users/<int:user_id>')",
-                           json_fix="without an Accept header (or with */*) answer JSON",
-                           hint="Find the user whose id is user_id and return it.")
-
-        def missing():
-            c.expect_404("/v1/users/99", "abort(404) when no user has that id",
-                         after="/v1/users/2")
-
         def accounts():
             body = c.json("GET", "/v1/users/1/accounts", 200, "add the sub-collection route @app.get('/v1/users/<int:user_id>/accounts')",
                           "return the list of the user's accounts as JSON")
@@ -177,10 +168,6 @@ def check_contract(app_or_url) -> Verdict:
             if ids != [10, 11]:
                 raise Fail(f"user 1 owns accounts 10 and 11 only, got ids {ids}",
                             hint="Keep the accounts whose user_id matches.")
-
-        def accounts_missing():
-            c.expect_404("/v1/users/99/accounts", "an unknown user has no accounts collection at all: abort(404), not []",
-                         after="/v1/users/1/accounts")
 
         def xml():
             r = c.expect("GET", "/v1/users/2", 200,
@@ -203,10 +190,17 @@ def check_contract(app_or_url) -> Verdict:
 
         c.case("GET /v1/users lists every user as a JSON array", collection)
         c.case("GET /v1/users?name=Pepe filters the collection with the query string", name_filter)
-        c.case("GET /v1/users/2 returns one user as JSON", item)
-        c.case("GET /v1/users/99 answers 404 Not Found", missing)
+        c.case("GET /v1/users/2 returns one user as JSON",
+               lambda: c.expect_equal("GET", "/v1/users/2", USERS[1],
+                                      fix="add @app.get('/v1/users/<int:user_id>')", json_fix="without an Accept header (or with */*) answer JSON",
+                                      hint="Find the user whose id is user_id and return it."))
+        c.case("GET /v1/users/99 answers 404 Not Found",
+               lambda: c.expect_404("/v1/users/99", after="/v1/users/2",
+                                    fix="abort(404) when no user has that id"))
         c.case("GET /v1/users/1/accounts returns the sub-collection of user 1", accounts)
-        c.case("GET /v1/users/99/accounts answers 404", accounts_missing)
+        c.case("GET /v1/users/99/accounts answers 404",
+               lambda: c.expect_404("/v1/users/99/accounts", after="/v1/users/1/accounts",
+                                    fix="an unknown user has no accounts collection at all: abort(404), not []"))
         c.case("GET /v1/users/2 with Accept: application/xml returns XML", xml)
         c.case("GET /v1/users/2 with Accept: image/png answers 406 Not Acceptable", not_acceptable)
         return c.result()

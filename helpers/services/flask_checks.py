@@ -35,30 +35,12 @@ def check_flask_basics(app_or_url) -> Verdict:
                 raise Fail(f"the page should say 'Hello, Ada!', got {r.text[:80]!r}",
                             hint="Use the <name> argument: f'Hello, {name}!'.")
 
-        def square():
-            c.expect_equal("GET", "/square/12", {"n": 12, "square": 144}, fix="add @app.route('/square/<int:n>')",
-                           json_fix="return a dict and Flask sends JSON",
-                           hint="Is n an int? With the converter <int:n> Flask passes a whole number.")
-
-        def converter():
-            c.expect_404("/square/twelve", "with <int:n> a URL that is not a whole number matches no route, which is a 404",
-                         after="/square/12")
-
         def json_404():
             body = c.json("GET", "/no/such/page", 404, "unknown URLs are 404",
                           "register @app.errorhandler(404) returning a dict and 404")
             if not isinstance(body, dict) or "error" not in body:
                 raise Fail(f"the 404 JSON should have an 'error' key, got {body!r}",
                             hint="Return {'error': ...}, 404 from the error handler.")
-
-        def echo():
-            c.expect_equal("POST", "/echo", {"method": "POST", "args": {"x": "1"}, "json": {"a": [1, 2]}},
-                           fix="add @app.route('/echo', methods=['POST'])", json_fix="return a dict",
-                           hint="Use request.method, request.args.to_dict() and request.get_json().",
-                           params={"x": "1"}, json={"a": [1, 2]})
-
-        def echo_get():
-            c.expect("GET", "/echo", 405, "only POST should be allowed on /echo (methods=['POST'])")
 
         def visits():
             c.http = requests.Session()          # a fresh cookie jar: a first visit
@@ -87,11 +69,21 @@ def check_flask_basics(app_or_url) -> Verdict:
                                 hint="Write (time.perf_counter() - g.start) * 1000 as a number.") from None
 
         c.case("GET /hello/Ada returns the HTML 'Hello, Ada!'", hello)
-        c.case("GET /square/12 returns JSON {'n': 12, 'square': 144}", square)
-        c.case("GET /square/twelve is a 404 (int converter)", converter)
+        c.case("GET /square/12 returns JSON {'n': 12, 'square': 144}",
+               lambda: c.expect_equal("GET", "/square/12", {"n": 12, "square": 144},
+                                      fix="add @app.route('/square/<int:n>')", json_fix="return a dict and Flask sends JSON",
+                                      hint="Is n an int? With the converter <int:n> Flask passes a whole number."))
+        c.case("GET /square/twelve is a 404 (int converter)",
+               lambda: c.expect_404("/square/twelve", after="/square/12",
+                                    fix="with <int:n> a URL that is not a whole number matches no route, which is a 404"))
         c.case("an unknown URL gets a JSON 404 from an error handler", json_404)
-        c.case("POST /echo?x=1 echoes method, query args and JSON body", echo)
-        c.case("GET /echo is 405 Method Not Allowed", echo_get)
+        c.case("POST /echo?x=1 echoes method, query args and JSON body",
+               lambda: c.expect_equal("POST", "/echo", {"method": "POST", "args": {"x": "1"}, "json": {"a": [1, 2]}},
+                                      fix="add @app.route('/echo', methods=['POST'])", json_fix="return a dict",
+                                      hint="Use request.method, request.args.to_dict() and request.get_json().",
+                                      params={"x": "1"}, json={"a": [1, 2]}))
+        c.case("GET /echo is 405 Method Not Allowed",
+               lambda: c.expect("GET", "/echo", 405, "only POST should be allowed on /echo (methods=['POST'])"))
         c.case("GET /visit counts visits in a cookie (1, then 2)", visits)
         c.case("every response carries X-Elapsed-ms (before_request + g + after_request)", elapsed)
         return c.result()
