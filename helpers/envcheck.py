@@ -14,6 +14,7 @@ is cached until the next reboot.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import io
@@ -323,12 +324,72 @@ def check_kvm(timeout: float = 15) -> Check:
                  "slower but complete. For KVM, enable virtualisation in the BIOS or the VM host.", data=probe)
 
 
+# --- where this runs ---------------------------------------------------------------
+
+IMAGE_MARKER = Path("/etc/cloud-workbook-image")  # written into the portable image when it is built
+
+
+def _cgroup_file(controller: str, v1_name: str, v2_name: str) -> str | None:
+    """The content of this process's own cgroup file (v1 or v2), or None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" or controller in controllers.split(","):
+            base = Path("/sys/fs/cgroup") if controllers == "" else Path("/sys/fs/cgroup") / controller
+            name = v2_name if controllers == "" else v1_name
+            for candidate in (base / path.lstrip("/") / name, base / name):
+                try:
+                    return candidate.read_text().strip()
+                except OSError:
+                    continue
+    return None
+
+
+def limits() -> dict:
+    """The CPUs and memory this process may use (cgroup limits, else the machine's)."""
+    cpus = float(len(os.sched_getaffinity(0)))
+    quota = _cgroup_file("cpu", "cpu.cfs_quota_us", "cpu.max")
+    if quota:
+        parts = quota.split()
+        if parts[0] not in ("max", "-1"):
+            period = float(parts[1]) if len(parts) > 1 else float(_cgroup_file("cpu", "cpu.cfs_period_us", "") or 100000)
+            cpus = min(cpus, float(parts[0]) / period)
+    total = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        total = int(next(l for l in Path("/proc/meminfo").read_text().splitlines()
+                         if l.startswith("MemTotal")).split()[1]) * 1024
+    memory, limit = total, _cgroup_file("memory", "memory.limit_in_bytes", "memory.max")
+    if limit and limit != "max" and limit.isdigit() and 0 < int(limit) < (total or int(limit) + 1):
+        memory = int(limit)
+    return {"cpus": round(cpus, 2), "memory_mib": memory // 2**20}
+
+
+def check_place() -> Check:
+    """On a host, in the portable image, or under a hub; and what the host gives it."""
+    lim = limits()
+    given = f"{lim['cpus']:g} CPU(s) and {lim['memory_mib']} MiB of memory may be used"
+    kvm = "/dev/kvm present" if os.path.exists("/dev/kvm") else "no /dev/kvm (guests use TCG)"
+    hub = os.environ.get("JUPYTERHUB_USER")
+    if IMAGE_MARKER.exists():
+        version = IMAGE_MARKER.read_text().strip()
+        detail = (f"inside the portable image cloud-workbook:{version}" + (f", for {hub} on a JupyterHub" if hub else "")
+                  + f": its own Docker engine and libvirtd; the host gave it {kvm}; {given}.")
+        return Check("place", "Where this runs", True, detail, data={"image": version, **lim, "hub_user": hub})
+    detail = (f"on this machine ({platform.node()})" + (f", for {hub} on a JupyterHub" if hub else "")
+              + f"; {kvm}; {given}.")
+    return Check("place", "Where this runs", True, detail, data={"image": None, **lim, "hub_user": hub})
+
+
 # --- the report -----------------------------------------------------------------
 
 def report(*, kvm_timeout: float = 15) -> list[Check]:
     """Run every check (each with its own timeout) and return the results."""
     docker_check = check_docker()
     checks = [
+        check_place(),
         Check("python", "Python", True, f"Python {platform.python_version()} on {platform.system()} "
               f"{platform.machine()}"),
         docker_check,

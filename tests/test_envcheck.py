@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers import envcheck
 
 
@@ -14,7 +16,7 @@ def test_the_report_covers_every_capability_and_returns_plain_data():
     started = time.monotonic()
     checks = envcheck.report()
     keys = [c.key for c in checks]
-    assert keys == ["python", "docker", "registry", "compose", "swarm", "libvirt-test", "libvirt-qemu", "kvm"]
+    assert keys == ["place", "python", "docker", "registry", "compose", "swarm", "libvirt-test", "libvirt-qemu", "kvm"]
     data = envcheck.as_dict(checks)
     assert all({"ok", "detail", "fix"} <= set(v) for v in data.values())
     assert all(v["fix"] for v in data.values() if not v["ok"]), "every missing piece says what to do"
@@ -80,3 +82,25 @@ def test_check_answer_judges_a_boolean_and_explains_other_answers():
         assert "says it in words" in str(verdict) and "is not what this machine does" not in str(verdict)
     verdict = envcheck.check_answer("registry", None)
     assert not verdict and not verdict.attempted and "Replace None with True or False" in str(verdict)
+
+
+@pytest.mark.docker
+def test_the_place_check_reads_the_limits_a_container_was_given(tmp_path):
+    """Inside a container with -m and --cpus (as the portable image or a hub's spawner gives), the
+    report names those limits, not the machine's."""
+    import inspect
+
+    from helpers.containers import engine
+    from helpers.containers.base_images import ensure_image
+    from helpers.core.session import labels
+
+    script = tmp_path / "limits.py"
+    script.write_text("import os, contextlib\nfrom pathlib import Path\n" + inspect.getsource(envcheck._cgroup_file)
+                      + inspect.getsource(envcheck.limits) + "print(limits())\n")
+    ensure_image("python", quiet=True)
+    out = engine.client().containers.run("python", ["python3", "/limits.py"], remove=True, labels=labels(),
+                                         mem_limit="300m", nano_cpus=int(1.5e9),
+                                         volumes={str(script): {"bind": "/limits.py", "mode": "ro"}})
+    assert out.decode().strip() == "{'cpus': 1.5, 'memory_mib': 300}"
+    here = envcheck.check_place()
+    assert here.ok and "inside the portable image" not in here.detail and here.data["cpus"] >= 1
