@@ -45,6 +45,14 @@ def openapi_document(server_url: str = "http://127.0.0.1:5000") -> dict:
 
     json_body = lambda ref: {"required": True, "content": {"application/json": {"schema": {"$ref": ref}}}}
     task_ref = {"$ref": "#/components/schemas/Task"}
+
+    def write(operation_id: str, summary: str, body_ref: str) -> dict:
+        """PUT and PATCH of a task: a JSON body, If-Match, the task as stored (with its ETag) or an error."""
+        return {"operationId": operation_id, "summary": summary, "parameters": [if_match],
+                "requestBody": json_body(body_ref),
+                "responses": {"200": {"description": "The task as stored.", "headers": etag,
+                                      "content": {"application/json": {"schema": task_ref}}},
+                              "400": error, "404": error, "412": error, "415": error}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Tasks service", "version": "1.0.0",
@@ -101,18 +109,8 @@ def openapi_document(server_url: str = "http://127.0.0.1:5000") -> dict:
                         "responses": {"200": {"description": "The task.", "headers": etag,
                                               "content": negotiated(task_ref)},
                                       "304": not_modified, "404": error, "406": error}},
-                "put": {"operationId": "replaceTask", "summary": "Replace a task",
-                        "parameters": [if_match],
-                        "requestBody": json_body("#/components/schemas/TaskInput"),
-                        "responses": {"200": {"description": "The task as stored.", "headers": etag,
-                                              "content": {"application/json": {"schema": task_ref}}},
-                                      "400": error, "404": error, "412": error, "415": error}},
-                "patch": {"operationId": "updateTask", "summary": "Change some fields of a task",
-                          "parameters": [if_match],
-                          "requestBody": json_body("#/components/schemas/TaskPatch"),
-                          "responses": {"200": {"description": "The task as stored.", "headers": etag,
-                                                "content": {"application/json": {"schema": task_ref}}},
-                                        "400": error, "404": error, "412": error, "415": error}},
+                "put": write("replaceTask", "Replace a task", "#/components/schemas/TaskInput"),
+                "patch": write("updateTask", "Change some fields of a task", "#/components/schemas/TaskPatch"),
                 "delete": {"operationId": "deleteTask", "summary": "Delete a task",
                            "parameters": [if_match],
                            "responses": {"204": {"description": "Deleted; no content."}, "404": error,
