@@ -56,7 +56,7 @@ say "JupyterLab: http://127.0.0.1:$PORT/lab/tree/notebooks/00-setup-check.ipynb?
 cd "$WORK"
 jupyter lab --ip=0.0.0.0 --port="$PORT" --no-browser --allow-root \
   --ServerApp.root_dir="$WORK" --IdentityProvider.token="$TOKEN" \
-  --LabApp.default_url="/lab/tree/notebooks/00-setup-check.ipynb" \
+  --LabApp.default_url="/lab/tree/notebooks/00-setup-check.ipynb" ${JUPYTER_ARGS:-} \
   >"$LOGDIR/jupyterlab.log" 2>&1 &
 LAB=$!
 wait "$LAB" || true

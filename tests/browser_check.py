@@ -95,15 +95,23 @@ def jupyter_lab(env: dict[str, str] | None = None):
             log.close()
 
 
-def run_in_browser(notebook: Path, screenshot: Path, timeout: float = 600, pages: int = 40) -> dict:
-    """Run all cells of ``notebook`` in JupyterLab in Chromium; save screenshots; return a summary."""
+def run_in_browser(notebook: Path | str, screenshot: Path, timeout: float = 600, pages: int = 40,
+                   server: tuple[str, str] | None = None) -> dict:
+    """Run all cells of ``notebook`` in JupyterLab in Chromium; save screenshots; return a summary.
+
+    ``server`` = (base URL, token) of a JupyterLab that already runs (the portable image's):
+    ``notebook`` is then a path relative to its root. Otherwise a JupyterLab is started here."""
+    from contextlib import nullcontext
+
     from playwright.sync_api import sync_playwright
 
-    notebook = Path(notebook).resolve()
-    rel = notebook.relative_to(ROOT).as_posix()
+    if server is None:
+        rel = Path(notebook).resolve().relative_to(ROOT).as_posix()
+    else:
+        rel = str(notebook)
     screenshot = Path(screenshot)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    with jupyter_lab() as (base, token), sync_playwright() as pw:
+    with (nullcontext(server) if server else jupyter_lab()) as (base, token), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{base}/lab/tree/{rel}?token={token}")
