@@ -235,7 +235,7 @@ def test_real_guest_lifecycle_on_system():
         path = str(domains.save_path(dom.name()))
         dom.save(path)
         conn.restore(path)
-        assert domains.state_name(dom) == "running"
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
         dom.shutdown()                          # graceful ACPI shutdown
         assert domains.wait_shut_off(dom, timeout=90)
         assert "WB-ACPI" in console.console_text(dom)

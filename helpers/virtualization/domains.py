@@ -92,14 +92,6 @@ def _existing(conn, dom_name):
         return None
 
 
-def state_name(dom) -> str:
-    """``dom.state()`` in words (``'undefined'`` once the domain is gone)."""
-    try:
-        return STATE_NAMES.get(dom.state()[0], "unknown")
-    except libvirt.libvirtError:
-        return "undefined"
-
-
 def lifecycle_state(conn, dom_name: str) -> str:
     """The chapter's lifecycle state: undefined, defined, running, paused or saved.
 

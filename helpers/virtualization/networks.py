@@ -167,16 +167,11 @@ def network_lease(conn):
         return leases.acquire(NETWORK_LEASE, what=what, wait=180)
 
 
-def networks(conn, *, session_only: bool = True) -> list:
-    """``listAllNetworks()``: this session's networks (every network with ``session_only=False``)."""
-    return [n for n in conn.listAllNetworks(0) if mine(n) or not session_only]
-
-
 def network_rows(conn, names: list[str] | None = None, *, session_only: bool = True) -> list[dict]:
     """:func:`network_summary` of each network (those named in ``names``, else this session's, or
     every one with ``session_only=False``), leaving out one that its session removes meanwhile."""
-    nets = [n for n in networks(conn, session_only=session_only and names is None)
-            if names is None or n.name() in names]
+    everyone = not session_only or names is not None
+    nets = [n for n in conn.listAllNetworks(0) if (mine(n) or everyone) and (names is None or n.name() in names)]
     return each_present(nets, network_summary, libvirt.VIR_ERR_NO_NETWORK)
 
 
