@@ -166,9 +166,9 @@ class Project:
             args += ["--rmi", "local"]
         self.run(*args, timeout=timeout, echo=echo)
 
-    def ps(self, *, all: bool = True) -> list[dict]:
+    def ps(self, *, all: bool = True, echo: bool = False) -> list[dict]:
         """The project's containers as ``docker compose ps --format json`` describes them."""
-        out = self.run("ps", "--format", "json", *(["--all"] if all else []))
+        out = self.run("ps", "--format", "json", *(["--all"] if all else []), echo=echo)
         rows = []
         for line in out.splitlines():
             line = line.strip()
@@ -178,9 +178,10 @@ class Project:
                 rows.append(json.loads(line))
         return rows
 
-    def health(self) -> dict[str, str]:
-        """``{container name: health}`` (``healthy``, ``unhealthy``, ``starting`` or the state)."""
-        return {r["Name"]: r.get("Health") or r.get("State", "?") for r in self.ps()}
+    def health(self, *, echo: bool = True) -> dict[str, str]:
+        """``{container name: health}`` (``healthy``, ``unhealthy``, ``starting`` or the state), from
+        ``docker compose ps --format json --all`` (the command line printed first)."""
+        return {r["Name"]: r.get("Health") or r.get("State", "?") for r in self.ps(echo=echo)}
 
     def wait_healthy(self, *, timeout: float = 60, echo: bool = True) -> dict[str, str]:
         """Wait until every container of the project that has a health check is healthy, asking
@@ -189,7 +190,7 @@ class Project:
             print(f"$ {self.command_line('ps', '--format', 'json', '--all')}   # every 0.5 s, until all are healthy")
 
         def done():
-            states = self.health()
+            states = self.health(echo=False)
             return states if all(v in ("healthy", "running") for v in states.values()) else None
         return wait_for(done, timeout=timeout, what=f"every container of {self.name} to be healthy", interval=0.5)
 

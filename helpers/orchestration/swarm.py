@@ -101,8 +101,6 @@ def ensure_swarm() -> str:
     is turned off again only by the last workbook session that used it, if
     the workbook turned it on.
     """
-    import docker.errors
-
     cli = _client()
     with _change_lease():
         state = node_state()
@@ -114,10 +112,8 @@ def ensure_swarm() -> str:
         others = [h for h in leases.holders(USE_LEASE) if h["session"] != session.SESSION_ID]
         if state == "inactive":
             had_gwbridge = bool(cli.networks.list(names=["docker_gwbridge"]))
-            try:
-                cli.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-            except docker.errors.APIError as exc:
-                raise SwarmError(f"Could not turn swarm mode on: {exc.explanation or exc}.") from None
+            # an APIError here is told in one sentence by helpers.core.errors.explain, as any SDK error
+            cli.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
             _init_marker().write_text(json.dumps({"by": session.SESSION_ID, "had_gwbridge": had_gwbridge}))
             how = ("Swarm mode was off: this engine is now a one-node swarm (a manager); "
                    "it will be turned off again at clean-up.")
