@@ -44,7 +44,7 @@ def test_up_runs_every_service_healthy_and_labelled(project):
 
 def test_config_adds_the_session_labels_from_the_override(project):
     assert "org.cloud-workbook" not in (project.directory / "compose.yaml").read_text()
-    override = (project.directory / compose.OVERRIDE).read_text()
+    override = (project.directory / project_files.OVERRIDE).read_text()
     assert session.SESSION_ID in override and "${" not in override
     model = project.config()
     assert model["services"]["tasks"]["labels"][session.SESSION_LABEL] == session.SESSION_ID
@@ -129,7 +129,7 @@ def test_a_printed_command_line_runs_as_printed(project, capsys):
         output = project.run(*args, echo=True)
         line = capsys.readouterr().out.strip()
         assert line.startswith("$ cd "), line
-        assert f"-f compose.yaml -f {compose.OVERRIDE} -p {project.name}" in line
+        assert f"-f compose.yaml -f {project_files.OVERRIDE} -p {project.name}" in line
         assert f"PROXY_PORT={project.env['PROXY_PORT']} " in line
         assert _run_as_a_terminal_would(line[2:]).strip() == output.strip(), args
 
