@@ -6,7 +6,7 @@ Notebook 09 calls the Docker SDK itself (``client.containers.run(...)``, ``box.p
 * :func:`interactive`: what ``docker run -it`` + typing does, driven through the attach socket
   (and Ctrl+P Ctrl+Q to detach).
 * :func:`table` prints rows like the CLI; :func:`image_name` and :func:`port_lines` are the
-  IMAGE and PORTS columns of ``docker ps``; :data:`STATES` the states a container can be in.
+  IMAGE and PORTS columns of ``docker ps``.
 
 The experiments under the hood (namespaces, cgroup limits, start times) are in
 :mod:`helpers.containers.internals`.
@@ -21,11 +21,6 @@ from typing import Iterable, Sequence
 
 from helpers.containers import engine
 from helpers.core.errors import WorkbookError
-
-#: The states a container can be in, as ``docker inspect`` names them, plus
-#: ``removed`` for a container that no longer exists.
-STATES = ("created", "running", "paused", "restarting", "exited", "dead", "removed")
-
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 
