@@ -109,13 +109,13 @@ def check_registry(timeout: float = 4) -> Check:
 
 @_timed
 def check_compose() -> Check:
-    """Is Docker Compose available (plugin or standalone binary)?  Same search as helpers.orchestration.compose."""
-    from helpers.orchestration import compose
+    """Is Docker Compose available (plugin or standalone binary)?  Same search as helpers.orchestration.cli."""
     from helpers.core.errors import WorkbookError
+    from helpers.orchestration import cli
 
     try:
-        argv = compose.command()
-        text = compose.version()
+        argv = cli.command()
+        text = cli.version()
     except WorkbookError as exc:
         return Check("compose", "Docker Compose", False, "No Docker Compose found.", str(exc))
     return Check("compose", "Docker Compose", True, f"{' '.join(Path(a).name for a in argv)}: {text}",

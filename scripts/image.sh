@@ -19,6 +19,10 @@ trap 'rm -rf "$ctx"' EXIT
 say "build context: the repository's tracked files and the base images ($ctx)"
 mkdir -p "$ctx/src"
 git ls-files -z --cached --others --exclude-standard | tar -c --null -T - | tar -x -C "$ctx/src"
+# Certificate authorities this host added to its trust store (a proxy's, for instance): pip in the
+# build must trust what pip on the host trusts. Certificates are public; no key is copied.
+mkdir -p "$ctx/certs"
+cp /usr/local/share/ca-certificates/*.crt "$ctx/certs/" 2>/dev/null || true
 mapfile -t bases < <("$VENV/bin/python" -c '
 from helpers.containers import base_images
 print("\n".join(f"{n}:latest" for n in base_images.recipes()))')
@@ -27,7 +31,7 @@ docker save "${bases[@]}" -o "$ctx/images.tar"
 say "base images saved: ${bases[*]} ($(du -m "$ctx/images.tar" | cut -f1) MB)"
 
 say "building $IMAGE:$VERSION (the first build installs Debian packages and the Python environment: several minutes)"
-docker build --network host --build-arg WORKBOOK_VERSION="$VERSION" \
+docker build --network host --force-rm --build-arg WORKBOOK_VERSION="$VERSION" \
   --label org.cloud-workbook.image="$VERSION" \
   -t "$IMAGE:$VERSION" -t "$IMAGE:latest" -f image/Dockerfile "$ctx" || true
 docker image inspect "$IMAGE:$VERSION" >/dev/null 2>&1 || { echo "[image] the build failed (run it again to see the whole output: docker build -f image/Dockerfile …)" >&2; exit 1; }

@@ -47,6 +47,10 @@ PACKAGES=(
   chromium                                           # the browser test
 )
 [ "${WORKBOOK_NO_BROWSER:-0}" = 1 ] && PACKAGES=("${PACKAGES[@]/chromium}")
+# The tiny guest is an x86-64 guest: its kernel package exists for amd64 machines only (on arm64,
+# QEMU still emulates x86 guests, but the workbook builds no guest there: README, "arm64").
+ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
+[ "$ARCH" = amd64 ] || PACKAGES=("${PACKAGES[@]/linux-image-amd64}")
 missing=()
 if step packages && [ $HAS_APT = 1 ]; then
   for p in "${PACKAGES[@]}"; do [ -n "$p" ] || continue
@@ -70,7 +74,7 @@ fi
 
 # --- 3. Python virtual environment -------------------------------------------
 PY=${PYTHON:-python3}
-stamp_src=$(cat pyproject.toml | sha256sum | cut -c1-16)
+stamp_src=$(sha256sum 2>/dev/null < pyproject.toml | cut -c1-16 || true)
 if step venv && { [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$stamp_src" ]; }; then
   say "creating the virtual environment in $VENV"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from helpers.core.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("WORKBOOK_CHROMIUM", "/usr/bin/chromium")
@@ -41,16 +42,10 @@ SETTINGS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def jupyter_lab(env: dict[str, str] | None = None):
     """A JupyterLab server on a free loopback port; yields (base_url, token)."""
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="lab-") as tmp:
         settings_dir = Path(tmp) / "settings"
         for rel, value in SETTINGS.items():
