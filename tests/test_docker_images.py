@@ -94,7 +94,8 @@ def test_build_result_from_a_cell_s_own_build_counts_the_dockerfile_s_steps():
 
 def test_env_arg_and_add(tmp_path):
     built = di.build(di.example("env-arg"), R("env"), buildargs={"VERSION": "9"})
-    out = ds.sh("cat /build-info.txt; echo ${VERSION:-unset}", image=R("env"))
+    out = engine.run(R("env"), ["sh", "-c", "cat /build-info.txt; echo ${VERSION:-unset}"], remove=True,
+                     quiet=True).decode()
     assert "VERSION=9" in out and out.strip().endswith("unset")
     ctx = di.add_context()
     server = di.serve_file(ctx / "site.tar")
@@ -102,7 +103,7 @@ def test_env_arg_and_add(tmp_path):
         di.build(ctx, R("add"), buildargs={"SOURCE_URL": server.file_url})
     finally:
         server.stop()
-    assert "index.php" in ds.sh("ls /unpacked/www /last_version", image=R("add"))
+    assert b"index.php" in engine.run(R("add"), ["ls", "/unpacked/www", "/last_version"], remove=True, quiet=True)
     assert built.image.attrs["Config"]["Env"]
 
 

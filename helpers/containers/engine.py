@@ -201,7 +201,7 @@ CLEANER = Cleaner("docker", _owners, _leftovers, _remove)
 
 # --- the one workbook-internal container runner ---------------------------------
 
-def run(image: str, command=None, **kwargs):
+def run(image: str, command=None, *, timeout: float = 300, **kwargs):
     """Run a container that a *helper* needs (a throw-away tool, a checker's server), labelled.
 
     Lessons do not use this: a cell calls ``client.containers.run(...)`` itself.  What it adds
@@ -209,7 +209,7 @@ def run(image: str, command=None, **kwargs):
     :func:`helpers.containers.base_images.ensure_image` first (``quiet=`` is passed on); the
     session labels are merged in; ``remove=True`` without ``detach`` waits, returns the output and
     removes the container *with* its anonymous volumes (the SDK's ``remove`` leaves those of an
-    image that declares ``VOLUME``); a failure is raised as one
+    image that declares ``VOLUME``), waiting ``timeout`` seconds at most; a failure is raised as one
     :func:`helpers.core.errors.as_workbook_error` sentence.
     Other keyword arguments are those of ``client().containers.run``.
     """
@@ -227,7 +227,7 @@ def run(image: str, command=None, **kwargs):
         container = client().containers.create(image, command, **kwargs)
         try:
             container.start()
-            status = container.wait().get("StatusCode", 0)
+            status = container.wait(timeout=timeout).get("StatusCode", 0)
             output = container.logs(stdout=stdout, stderr=stderr)
             if status != 0:
                 err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip().splitlines()

@@ -160,7 +160,7 @@ def check_small_web_image(context, *, max_mb: float = 200, port: int = 5000, tim
         result = build(context, f"{tag}:latest")
     except WorkbookError as exc:
         v.fail(f"The image does not build: {exc}",
-               hint="fix the step the error names; you can try its command in a container first (ds.sh)")
+               hint="fix the step the error names; you can try its command in a container first (docker run --rm IMAGE sh -c '…')")
         return v
     image = result.image
     size_mb = image.attrs.get("Size", 0) / 1e6

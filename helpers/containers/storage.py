@@ -16,8 +16,9 @@ and nothing else:
   layer, a volume and a bind mount and reports MB/s; :func:`plot_throughput`.
 * :func:`ordinary_user` / :func:`user_folder` for the ``--user`` lesson, and
   the session's host folders (:func:`workdir`).
-* :func:`create_volume`, :func:`sh` and :func:`remove_container`, used by the
-  measurement, the exercise checker and notebook 12.
+* :func:`create_volume` (create, or reuse this session's), used by the database,
+  the measurement and the exercise checker.  A helper's throw-away container
+  goes through :func:`helpers.containers.engine.run`.
 
 Names: every container and volume is called ``wb-<session>-<base>``
 (:func:`helpers.core.session.resource_name`), because container and volume names
@@ -178,65 +179,7 @@ def show_table(rows: list[dict], empty: str = "(nothing)") -> None:
         print("  ".join(str(r.get(k, "")).ljust(widths[k]) for k in keys))
 
 
-# --- running commands with mounts ------------------------------------------------
-
-def remove_container(name: str) -> bool:
-    """``docker rm -f NAME`` for a container of this session; False if it was already gone.
-
-    Like ``docker rm`` without ``-v``: named volumes stay, and so do anonymous ones.
-    """
-    import docker.errors
-
-    try:
-        container = engine.client().containers.get(name)
-    except docker.errors.NotFound:
-        return False
-    if not engine.owned(container):
-        raise WorkbookError(f"The container {name!r} was not created by this notebook: it is left alone.")
-    try:
-        container.remove(force=True)
-    except docker.errors.NotFound:
-        return False  # removed meanwhile (by a clean-up): gone all the same
-    return True
-
-
-def sh(command: str, *, image: str = "debian", name: str | None = None, keep: bool = False,
-       user: str | None = None, **kwargs) -> str:
-    """Run ``bash -c COMMAND`` in a new container and return its output (stdout and stderr).
-
-    ``volumes=`` / ``mounts=`` / ``volumes_from=`` are those of ``docker run``.
-    With ``keep=True`` the stopped container stays (named ``name``, best made
-    with ``helpers.core.session.resource_name``) so that ``--volumes-from`` or
-    ``docker diff`` can use it; otherwise it is removed.  Without a name the
-    container is called ``wb-<session>-sh-<6 hex>``.
-    """
-    import docker.errors
-
-    cli = engine.client()
-    if not name:
-        name = _throwaway_name("sh")
-    else:
-        try:
-            old = cli.containers.get(name)
-            if not engine.owned(old):
-                raise AlreadyInUse(f"A container named {name!r} exists and was not created by this notebook: "
-                                   f"choose another name.")
-            old.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-    container = engine.run(image, ["bash", "-c", command], detach=True, name=name, user=user,
-                                  quiet=True, **kwargs)
-    try:
-        result = container.wait(timeout=120)
-        output = container.logs(stdout=True, stderr=True).decode(errors="replace")
-    finally:
-        if not keep:
-            container.remove(force=True, v=True)
-    if result.get("StatusCode"):
-        last = output.strip().splitlines()[-1:] or ["(no output)"]
-        raise WorkbookError(f"The command exited with code {result['StatusCode']}: {last[0]}")
-    return output
-
+# --- the --user lesson -------------------------------------------------------------
 
 #: The uid:gid the ``--user`` lesson runs a container as when the kernel is root: the first
 #: ordinary user on most Linux systems, so that the effect of ``--user`` is visible.
@@ -396,8 +339,10 @@ def measure_write_throughput(*, mb: int = 128, repeats: int = 5, files: int = 50
     volume = create_volume(session.resource_name("bench"))
     bind = workdir("bench")
     started = time.monotonic()
-    out = sh(_BENCH.format(mb=mb, repeats=repeats, files=files),
-             volumes={volume.name: {"bind": "/vol", "mode": "rw"}, str(bind): {"bind": "/bind", "mode": "rw"}})
+    out = engine.run("debian", ["bash", "-c", _BENCH.format(mb=mb, repeats=repeats, files=files)], remove=True,
+                     stderr=True, quiet=True, name=_throwaway_name("bench"), timeout=600,
+                     volumes={volume.name: {"bind": "/vol", "mode": "rw"},
+                              str(bind): {"bind": "/bind", "mode": "rw"}}).decode(errors="replace")
     result = Throughput(mb=mb, repeats=repeats, seconds=time.monotonic() - started)
     for line in out.splitlines():
         parts = line.split()
