@@ -21,9 +21,9 @@ def _available(what: str) -> bool:
         from helpers.containers import engine
 
         return engine.available()
-    from helpers.orchestration import compose
+    from helpers.orchestration import cli
 
-    return compose.available()
+    return cli.available()
 
 
 _REASONS = {"docker": "needs the Docker daemon", "compose": "needs Docker and Docker Compose"}

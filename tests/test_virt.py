@@ -89,11 +89,12 @@ def test_unavailable_uri_is_one_sentence(uri, fragment):
 
 def test_libvirt_errors_are_explained_in_one_sentence(test_conn):
     for attempt, fragment in [(lambda: test_conn.lookupByName("no-such-domain"), "no such domain"),
-                              (lambda: test_conn.defineXML("<domain type='test'><name>x</name>"), "libvirt")]:
+                              (lambda: test_conn.defineXML("<domain type='test'><name>x</name>"), "libvirt"),
+                              (lambda: test_conn.defineXML("<domain><name>x</name"), "rejected the XML")]:
         with pytest.raises(libvirt.libvirtError) as info:
             attempt()
         sentence = helpers.explain(info.value)
-        assert sentence and fragment in sentence
+        assert sentence and fragment in sentence and "\n" not in sentence, sentence
 
 
 def test_lifecycle_on_test_driver(test_conn):

@@ -193,6 +193,9 @@ def _libvirt_sentence(exc) -> str | None:
     if libvirt is None:
         return None
     code, text = exc.get_error_code(), (exc.get_error_message() or str(exc))
+    # The XML parser's message spans lines (the line, a caret under the column): one sentence keeps
+    # its first line, which names the problem.
+    text = (text.strip().splitlines() or [""])[0].rstrip(".")
     if code == libvirt.VIR_ERR_NO_DOMAIN:
         return f"libvirt has no such domain ({text}): list them with conn.listAllDomains() or virsh list --all."
     if code in (libvirt.VIR_ERR_NO_NETWORK, libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL):

@@ -34,8 +34,6 @@ from helpers.core.cleanup import Cleaner
 from helpers.core.errors import wait_for
 from helpers.core.servers import free_port
 from helpers.orchestration.cli import ComposeError, command, failure_sentence, verb, with_last_log
-# helpers/envcheck.py and tests/conftest.py (another part's files) still ask compose.available() / compose.version():
-from helpers.orchestration.cli import available, version  # noqa: F401
 from helpers.orchestration.project_files import (OVERRIDE, ensure_base_images, workdir_root, working_copy,
                                                  write_override)
 
