@@ -28,7 +28,8 @@ export WORKBOOK_LOGDIR=$LOGDIR
 WORKBOOK_SETUP_STEPS="daemons" "$SRC/scripts/setup.sh"
 
 # 3. The base images, once per docker volume (a docker save archive made with the image).
-if ! docker image inspect debian:latest >/dev/null 2>&1; then
+if ! docker image inspect debian:latest >/dev/null 2>&1 \
+   && tar -tf /opt/cloud-workbook/images.tar 2>/dev/null | grep -q manifest.json; then
   say "loading the base images into the inner engine (once per volume)"
   t0=$(date +%s)
   docker load -q -i /opt/cloud-workbook/images.tar >/dev/null

@@ -97,13 +97,15 @@ def test_notebook_runs_in_two_sessions_at_once_and_leaves_nothing(path, env, tim
     with ThreadPoolExecutor(2) as pool:
         futures = [pool.submit(_run, path, sid, env, timeout, i * STAGGER) for i, sid in enumerate(sids)]
         results = [f.exception() or f.result() for f in futures]
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:  # the run's own error first: what it left behind follows from it
+        for sid in sids:
+            cleanup.cleanup(sid, quiet=True)
+        raise failed[0]
     for sid in sids:
         assert_nothing_left(sid)
     leaks = unowned.new_unowned(before, unowned.snapshot())
     assert not leaks, f"{path.name} created objects that no session owns (no session label, no wb- name): {leaks}"
-    for sid, result in zip(sids, results):
-        if isinstance(result, BaseException):
-            raise result
     t0 = results[0][0][0]
     for sid, ((start, end), wildcards, bad_checks) in zip(sids, results):
         line = f"{path.stem} {env or ''} session {sid}: ran from {start - t0:.1f} s to {end - t0:.1f} s ({end - start:.1f} s)"
