@@ -42,6 +42,7 @@ PACKAGES=(
   libvirt-daemon-system libvirt-clients libvirt-dev  # libvirtd, virsh, headers
   qemu-system-x86 qemu-utils                         # QEMU guests (TCG or KVM), qemu-img
   dnsmasq-base iptables iproute2                     # libvirt virtual networks
+  curl                                               # the notebooks' HTTP requests from a shell cell
   debootstrap                                        # offline Debian base images
   linux-image-amd64 busybox-static cpio              # the tiny guest's kernel and initramfs
   chromium                                           # the browser test
