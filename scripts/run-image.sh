@@ -34,6 +34,7 @@ case "$out" in
   *"operation not permitted"*|*"unable to apply caps"*) ;;
   *) echo "[run-image] $out" >&2; exit 1 ;;
 esac
-echo "[run-image] This host refuses --privileged ($(echo "$out" | tail -1 | cut -c1-120)…);" >&2
+why=$(echo "$out" | grep -m1 -o 'unable to apply caps[^:]*: [^:]*' || echo "$out" | head -1 | cut -c1-120)
+echo "[run-image] This host refuses --privileged ($why);" >&2
 echo "[run-image] running with the equivalent rights instead: ${equivalent[*]}" >&2
 exec docker run "${equivalent[@]}" "${common[@]}" "cloud-workbook:$TAG"
