@@ -7,10 +7,10 @@ LAB_PORT ?= 8888
 LAB_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: lab test setup strip clean-resources image image-tar run-image
+.PHONY: lab test setup strip clean-resources image image-tar run-image lock test-latest classroom
 
 setup:
-	@scripts/setup.sh
+	@WORKBOOK_VENV=$(VENV) scripts/setup.sh
 
 lab: setup
 	@echo "Opening JupyterLab at notebooks/00-setup-check.ipynb (Ctrl-C to stop)."
@@ -20,6 +20,17 @@ lab: setup
 test: setup
 	@$(VENV)/bin/python scripts/provision.py --all
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS)
+
+# The Python environment is locked (requirements.lock, README "The same environment next year"):
+#   make lock          refresh the lock to the newest versions pyproject.toml allows (then make test)
+#   make test-latest   the whole suite in a throw-away environment of those newest versions (not CI)
+lock:
+	@scripts/lock.sh
+
+test-latest:
+	rm -rf .venv-latest
+	@$(MAKE) --no-print-directory test VENV=.venv-latest WORKBOOK_UNLOCKED=1
+	rm -rf .venv-latest
 
 # Remove outputs from notebooks before committing them.
 strip:
@@ -38,3 +49,8 @@ image-tar: setup
 
 run-image:
 	@scripts/run-image.sh
+
+# A JupyterHub for a class on this machine, each student in a container of the portable image
+# (README, "A classroom server"; docs/classroom.md).
+classroom: setup
+	@scripts/classroom.sh

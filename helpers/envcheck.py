@@ -374,10 +374,11 @@ def check_place() -> Check:
     kvm = "/dev/kvm present" if os.path.exists("/dev/kvm") else "no /dev/kvm (guests use TCG)"
     hub = os.environ.get("JUPYTERHUB_USER")
     if IMAGE_MARKER.exists():
-        version = IMAGE_MARKER.read_text().strip()
+        version, _, lock = IMAGE_MARKER.read_text().strip().partition("\n")
         detail = (f"inside the portable image cloud-workbook:{version}" + (f", for {hub} on a JupyterHub" if hub else "")
                   + f": its own Docker engine and libvirtd; the host gave it {kvm}; {given}.")
-        return Check("place", "Where this runs", True, detail, data={"image": version, **lim, "hub_user": hub})
+        return Check("place", "Where this runs", True, detail, data={"image": version, "lock": lock.split()[-1] if lock else None,
+                                                                   **lim, "hub_user": hub})
     detail = (f"on this machine ({platform.node()})" + (f", for {hub} on a JupyterHub" if hub else "")
               + f"; {kvm}; {given}.")
     return Check("place", "Where this runs", True, detail, data={"image": None, **lim, "hub_user": hub})

@@ -19,7 +19,7 @@ added=0
 for nb in "$SRC"/notebooks/*.ipynb; do
   [ -e "$WORK/notebooks/$(basename "$nb")" ] || { cp "$nb" "$WORK/notebooks/"; added=$((added + 1)); }
 done
-[ $added = 0 ] || say "copied $added notebook(s) of version $(cat /etc/cloud-workbook-image) into $WORK/notebooks"
+[ $added = 0 ] || say "copied $added notebook(s) of version $(head -n 1 /etc/cloud-workbook-image) into $WORK/notebooks"
 
 # 2. The daemons (the same script as on a host: it starts dockerd, virtlogd and libvirtd).
 #    /dev/net/tun and /dev/kvm: --privileged gives every device; the fallback flags allow them.

@@ -63,7 +63,8 @@ fi
 say "building $IMAGE:$VERSION (the first build installs Debian packages and the Python environment: several minutes)"
 ref=${TAGS[1]}
 docker build --network host --force-rm --build-arg WORKBOOK_VERSION="$VERSION" --build-arg BASE="$BASE" \
-  --label org.cloud-workbook.image="$VERSION" "${TAGS[@]}" -f image/Dockerfile "$ctx" \
+  --label org.cloud-workbook.image="$VERSION" \
+  --label org.cloud-workbook.lock-sha256="$(sha256sum requirements.lock | cut -d' ' -f1)" "${TAGS[@]}" -f image/Dockerfile "$ctx" \
   || { echo "[image] the build of $ref failed: its last step's output is above" >&2; exit 1; }
 if [ $ARCH != amd64 ]; then "$VENV/bin/python" scripts/set_image_arch.py "$ref" "$ARCH"; fi
 size=$(docker image inspect "$ref" --format '{{.Size}}')

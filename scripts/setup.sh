@@ -7,6 +7,8 @@
 #                                         the portable image runs "packages venv" when it is built
 #                                         and "daemons" when it starts.
 #   WORKBOOK_NO_BROWSER=1                 leaves out chromium (only the browser tests need it).
+#   WORKBOOK_UNLOCKED=1                   installs the newest allowed versions, not requirements.lock
+#   WORKBOOK_VENV=DIR                     the virtual environment's folder (default .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT_DIR=$(pwd)
@@ -74,14 +76,23 @@ elif step packages; then
 fi
 
 # --- 3. Python virtual environment -------------------------------------------
+# From requirements.lock: the exact versions (and hashes) the tests passed with, so that the workbook
+# still installs the same next year. WORKBOOK_UNLOCKED=1 (make test-latest) takes instead the newest
+# versions pyproject.toml's ranges allow, to see whether a refresh of the lock (make lock) would pass.
 PY=${PYTHON:-python3}
-stamp_src=$(sha256sum 2>/dev/null < pyproject.toml | cut -c1-16 || true)
+if [ "${WORKBOOK_UNLOCKED:-0}" = 1 ]; then
+  stamp_src="unlocked $(date +%F)"
+  install=(-m pip install -q --upgrade --upgrade-strategy eager -e ".[test,classroom]")
+else
+  stamp_src=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)
+  install=(-m pip install -q --require-hashes -r requirements.lock)
+fi
 if step venv && { [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$stamp_src" ]; }; then
-  say "creating the virtual environment in $VENV"
+  say "creating the virtual environment in $VENV ($([ "${WORKBOOK_UNLOCKED:-0}" = 1 ] && echo "newest versions, unlocked" || echo "from requirements.lock"))"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   # pip's own chatter goes to a log; it is shown only when the install fails.
-  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" -m pip install -q -e ".[test]"; } \
-       > "$VENV/pip.log" 2>&1; then
+  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" "${install[@]}" \
+         && "$VENV/bin/python" -m pip install -q --no-deps -e .; } > "$VENV/pip.log" 2>&1; then
     tail -n 30 "$VENV/pip.log" >&2
     die "Installing the Python packages failed (full log: $VENV/pip.log). Check that PyPI is reachable."
   fi
