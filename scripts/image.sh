@@ -23,18 +23,8 @@ if [ "${1:-}" = arm64 ]; then
     update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
   fi
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || { echo "[image] cannot run arm64 programs here (binfmt_misc)" >&2; exit 1; }
-  if ! docker image inspect "$BASE" >/dev/null 2>&1; then
-    read -r mirror suite < <("$VENV/bin/python" -c 'from helpers.containers.base_images import apt_mirror; print(*apt_mirror())')
-    root=$(mktemp -d /tmp/cloud-workbook-arm64.XXXXXX)
-    say "debootstrap --arch arm64 --variant=minbase $suite (under emulation: about 5 minutes)"
-    debootstrap --arch arm64 --variant=minbase "$suite" "$root" "$mirror" > "$root.log" 2>&1 \
-      || { tail -5 "$root.log" >&2; exit 1; }
-    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-    tar -C "$root" -c . | docker import --change 'CMD ["bash"]' \
-      --change 'LABEL org.cloud-workbook=1 org.cloud-workbook.base-image=1' - "$BASE" >/dev/null
-    rm -rf "$root" "$root.log"
-    "$VENV/bin/python" scripts/set_image_arch.py "$BASE" arm64
-  fi
+  # The arm64 Debian base (debootstrap --arch arm64 under emulation, about 5 minutes the first time).
+  "$VENV/bin/python" -m helpers.containers.base_images ensure debian --arch arm64 | sed 's/^/  /'
 else
   # The base images the notebooks use, on this machine's engine first (built here if missing).
   "$VENV/bin/python" scripts/provision.py --all | sed 's/^/  /'

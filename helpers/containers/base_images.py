@@ -7,6 +7,10 @@ registry, else a local build from a recipe in ``data/images/<name>/``.
 * ``debian`` is built from a ``debootstrap --variant=minbase`` root file
   system, fetched from the package mirror this machine's apt already uses
   (read at run time), and turned into an image with ``docker import``.
+  :func:`build_debian` also builds it for another architecture (``arm64``,
+  for the portable image of Apple Silicon): debootstrap ``--arch`` runs the
+  foreign programs through QEMU's user-mode emulator (binfmt_misc), and the
+  image's configuration is given the architecture its files have.
 * Every other recipe is an ordinary Dockerfile (``FROM debian`` + packages),
   built with the host's network so that ``apt-get`` reaches the same mirror.
 
@@ -14,12 +18,17 @@ Locally built images carry the base-image label: they are a cache that
 clean-up keeps, not a session's resource.  Command line::
 
     python -m helpers.containers.base_images ensure debian python
+    python -m helpers.containers.base_images ensure debian --arch arm64   # cloud-workbook-base:arm64
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import io
+import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -35,6 +44,12 @@ from helpers.core.errors import WorkbookError
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "data" / "images"
 BASE_LABELS = {session.WORKBOOK_LABEL: "1", session.BASE_IMAGE_LABEL: "1"}
+#: The Debian base of another architecture is ``cloud-workbook-base:<arch>``, never ``debian:latest``
+#: (the notebooks run that one on this machine's engine).
+FOREIGN_BASE = "cloud-workbook-base"
+#: Debian's architecture names -> the kernel's (what binfmt_misc registers QEMU under).
+QEMU_NAMES = {"amd64": "x86_64", "arm64": "aarch64", "armhf": "arm", "ppc64el": "ppc64le",
+              "s390x": "s390x", "riscv64": "riscv64"}
 
 
 def split_ref(name: str) -> tuple[str, str]:
@@ -66,8 +81,18 @@ def _pull(repo: str, tag: str):
         return None  # no registry, or no such image there
 
 
-def ensure_image(name: str, *, pull: bool = True, quiet: bool = False):
-    """A :class:`docker.models.images.Image` for ``name``: local, else pulled, else built here."""
+def ensure_image(name: str, *, pull: bool = True, quiet: bool = False, arch: str | None = None):
+    """A :class:`docker.models.images.Image` for ``name``: local, else pulled, else built here.
+
+    ``arch`` other than this machine's: only ``debian`` (as ``cloud-workbook-base:<arch>``), built
+    here under emulation, never pulled."""
+    if arch and arch != host_arch():
+        if split_ref(name)[0] != "debian":
+            raise WorkbookError(f"Only the debian base can be built here for {arch}; the other images "
+                                f"are built by an {arch} engine from their recipes at first use.")
+        ref = f"{FOREIGN_BASE}:{arch}"
+        with _build_lock():
+            return _local(ref) or build_debian(arch, ref, quiet=quiet)
     repo, tag = split_ref(name)
     ref = f"{repo}:{tag}"
     image = _local(ref)
@@ -94,7 +119,7 @@ def ensure_image(name: str, *, pull: bool = True, quiet: bool = False):
             started = time.monotonic()
             if not quiet:
                 print(f"No registry answered: building {ref} locally (once; a few minutes at most)...")
-            image = _build_debian(repo, tag) if short == "debian" else _build_recipe(short, repo, tag)
+            image = build_debian(ref=ref) if short == "debian" else _build_recipe(short, repo, tag)
             if not quiet:
                 print(f"Built {ref} in {time.monotonic() - started:.0f} s.")
     return image
@@ -144,18 +169,46 @@ def apt_mirror() -> tuple[str, str]:
                         "image cannot be built: connect to an image registry or configure apt.")
 
 
-def _build_debian(repo: str, tag: str):
+def host_arch() -> str:
+    """This machine's architecture by Debian's name (``amd64``, ``arm64``...)."""
+    try:
+        return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        machine = platform.machine()
+        return {v: k for k, v in QEMU_NAMES.items()}.get(machine, machine)
+
+
+def debootstrap_argv(suite: str, root: str | os.PathLike, mirror: str, arch: str | None = None) -> list[str]:
+    """The debootstrap command: ``--arch`` only for another architecture than this machine's."""
+    foreign = ["--arch", arch] if arch and arch != host_arch() else []
+    return ["debootstrap", *foreign, "--variant=minbase", suite, str(root), mirror]
+
+
+def build_debian(arch: str | None = None, ref: str | None = None, *, quiet: bool = True):
+    """Build the Debian base image for ``arch`` (default: this machine's) and return it.
+
+    ``ref`` defaults to ``debian:latest`` (also tagged so) for this machine's architecture and to
+    ``cloud-workbook-base:<arch>`` for another one, whose programs debootstrap runs under QEMU."""
+    arch = arch or host_arch()
+    foreign = arch != host_arch()
+    repo, tag = split_ref(ref or (f"{FOREIGN_BASE}:{arch}" if foreign else "debian:latest"))
     if os.geteuid() != 0:
         raise WorkbookError("Building the debian base image needs root (debootstrap): run the README's "
                             "set-up command as root once, or use a machine that reaches an image registry.")
     if not shutil.which("debootstrap"):
         raise WorkbookError("debootstrap is not installed, so the debian base image cannot be built: "
                             "run the README's set-up command.")
+    if foreign and not Path(f"/proc/sys/fs/binfmt_misc/qemu-{QEMU_NAMES.get(arch, arch)}").exists():
+        raise WorkbookError(f"This machine cannot run {arch} programs (no qemu-{QEMU_NAMES.get(arch, arch)} "
+                            "in binfmt_misc): install qemu-user-static and binfmt-support first.")
     mirror, suite = apt_mirror()
+    if not quiet:
+        print(f"debootstrap {'--arch ' + arch + ' ' if foreign else ''}{suite} from the host's mirror"
+              f"{' (under emulation: about 5 minutes)' if foreign else ''}...", flush=True)
     with tempfile.TemporaryDirectory(dir=session.state_dir(), prefix="rootfs-") as tmp:
         root = Path(tmp) / "root"
-        result = subprocess.run(["debootstrap", "--variant=minbase", suite, str(root), mirror],
-                                capture_output=True, text=True)
+        result = subprocess.run(debootstrap_argv(suite, root, mirror, arch), capture_output=True, text=True)
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-1:]
             raise WorkbookError(f"debootstrap could not build the Debian root file system: {' '.join(tail)}")
@@ -170,10 +223,63 @@ def _build_debian(repo: str, tag: str):
         changes = ['CMD ["bash"]'] + [f'LABEL {k}="{v}"' for k, v in BASE_LABELS.items()]
         cli = engine.client()
         cli.api.import_image(src=str(tar_path), repository=repo, tag=tag, changes=changes)
+    if foreign:  # docker import records the engine's own architecture
+        set_architecture(f"{repo}:{tag}", arch)
     image = cli.images.get(f"{repo}:{tag}")
-    if (repo, tag) != ("debian", "latest"):
+    if not foreign and (repo, tag) != ("debian", "latest"):
         image.tag("debian", "latest")
     return image
+
+
+# --- an image's architecture, rewritten in its configuration ----------------------
+
+def rewrite_architecture(saved: str | os.PathLike, fixed: str | os.PathLike, arch: str,
+                         variant: str | None = None) -> None:
+    """Copy the ``docker save`` archive ``saved`` to ``fixed`` with ``architecture`` (and ``variant``)
+    set in every image configuration. The layers are untouched; the configurations are renamed by
+    their new digest (the image id), and ``repositories`` is dropped (``manifest.json`` has the tags)."""
+    with tarfile.open(saved) as src, tarfile.open(fixed, "w") as dst:
+        manifest = json.load(src.extractfile("manifest.json"))
+        renamed = {}
+        for entry in manifest:
+            config = json.load(src.extractfile(entry["Config"]))
+            config["architecture"] = arch
+            config.pop("variant", None)
+            if variant:
+                config["variant"] = variant
+            data = json.dumps(config, separators=(",", ":")).encode()
+            name = hashlib.sha256(data).hexdigest() + ".json"
+            renamed[entry["Config"]] = (name, data)
+            entry["Config"] = name
+        for member in src.getmembers():
+            if member.name in renamed or member.name in ("manifest.json", "repositories"):
+                continue
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        extras = {"manifest.json": json.dumps(manifest).encode()}
+        extras.update({name: data for name, data in renamed.values()})
+        for name, data in extras.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+
+
+def set_architecture(ref: str, arch: str, variant: str | None = None) -> str:
+    """Give the local image ``ref`` the architecture its files have (``docker import`` and the classic
+    builder record the engine's own when the daemon is not in experimental mode): saved, rewritten,
+    loaded back under the same tags. Returns the architecture the engine now reports."""
+    def current() -> str:
+        return subprocess.run(["docker", "image", "inspect", ref, "--format", "{{.Architecture}}"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    if current() == arch and not variant:
+        return arch
+    with tempfile.TemporaryDirectory(prefix="image-arch-") as tmp:
+        saved, fixed = Path(tmp) / "saved.tar", Path(tmp) / "fixed.tar"
+        subprocess.run(["docker", "save", "-o", str(saved), ref], check=True)
+        rewrite_architecture(saved, fixed, arch, variant)
+        saved.unlink()
+        subprocess.run(["docker", "load", "-q", "-i", str(fixed)], check=True, stdout=subprocess.DEVNULL)
+    return current()
 
 
 # --- every other image, from data/images/<name>/Dockerfile ------------------------
@@ -199,17 +305,22 @@ def _build_recipe(short: str, repo: str, tag: str):
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] != "ensure":
-        print("usage: python -m helpers.containers.base_images ensure NAME [NAME ...]", file=sys.stderr)
+    arch = None
+    if "--arch" in argv:
+        i = argv.index("--arch")
+        arch, argv = (argv[i + 1] if i + 1 < len(argv) else ""), argv[:i] + argv[i + 2:]
+    if len(argv) < 2 or argv[0] != "ensure" or arch == "":
+        print("usage: python -m helpers.containers.base_images ensure NAME [NAME ...] [--arch ARCH]",
+              file=sys.stderr)
         return 2
     for name in argv[1:]:
         try:
-            image = ensure_image(name)
+            image = ensure_image(name, arch=arch, quiet=False)
         except WorkbookError as exc:
             print(f"{name}: {exc}", file=sys.stderr)
             return 1
         print(f"{name}: {image.tags[0] if image.tags else image.short_id} "
-              f"({image.attrs.get('Size', 0) / 1e6:.0f} MB)")
+              f"({image.attrs.get('Size', 0) / 1e6:.0f} MB, {image.attrs.get('Architecture', '?')})")
     return 0
 
 
