@@ -84,7 +84,7 @@ if [ "${WORKBOOK_UNLOCKED:-0}" = 1 ]; then
   stamp_src="unlocked $(date +%F)"
   install=(-m pip install -q --upgrade --upgrade-strategy eager -e ".[test,classroom]")
 else
-  stamp_src=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)
+  stamp_src=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16 || true)
   install=(-m pip install -q --require-hashes -r requirements.lock)
 fi
 if step venv && { [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$stamp_src" ]; }; then
