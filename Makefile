@@ -7,7 +7,7 @@ LAB_PORT ?= 8888
 LAB_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: lab test setup strip clean-resources image image-tar run-image lock test-latest classroom
+.PHONY: lab test setup strip clean-resources image image-tar run-image test-image lock test-latest classroom
 
 setup:
 	@WORKBOOK_VENV=$(VENV) scripts/setup.sh
@@ -49,6 +49,11 @@ image-tar: setup
 
 run-image:
 	@scripts/run-image.sh
+
+# The portable image's own tests (build, the notebooks of every part inside it, a browser from the
+# host, a second start, nothing left on the host): about 25 minutes, so not part of `make test`.
+test-image: setup
+	WORKBOOK_TEST_IMAGE=1 $(VENV)/bin/python -m pytest -m image $(PYTEST_FLAGS)
 
 # A JupyterHub for a class on this machine, each student in a container of the portable image
 # (README, "A classroom server"; docs/classroom.md).
