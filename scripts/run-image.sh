@@ -26,8 +26,12 @@ equivalent=(--cap-add ALL --cap-drop SYS_RESOURCE
 [ -e /dev/kvm ] && equivalent+=(--device /dev/kvm)
 [ -e /dev/net/tun ] && equivalent+=(--device /dev/net/tun)
 
-# --privileged first: what Docker Desktop and ordinary Linux hosts accept (probed with `true`).
-if out=$(docker run --rm --privileged --entrypoint true "cloud-workbook:$TAG" 2>&1); then
+# --privileged first: what Docker Desktop and ordinary Linux hosts accept (probed with `true`, in a
+# container removed with its anonymous volumes: `run --rm` keeps them when the start is refused).
+probe=$(docker create --privileged --entrypoint true "cloud-workbook:$TAG")
+out=$(docker start -a "$probe" 2>&1) && ok=1 || ok=0
+docker rm -f -v "$probe" >/dev/null 2>&1 || true
+if [ $ok = 1 ]; then
   exec docker run --privileged "${common[@]}" "cloud-workbook:$TAG"
 fi
 case "$out" in
