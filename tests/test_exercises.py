@@ -2,7 +2,8 @@
 
 The notebook runs cell by cell in one kernel, as a student would: when it reaches a
 cell tagged ``solution`` that ``tests/exercise_cases/nbNN.py`` describes, it runs in
-its place the starter, then each wrong answer, each followed by the exercise's check
+its place the starter (the cell's ``metadata.workbook.starter``, the student edition's cell:
+``scripts/editions.py``), then each wrong answer, each followed by the exercise's check
 cells (the ``check``-tagged cells right after it): none may pass, and each must show
 the hint meant for that mistake.  Then the committed solution and its checks run and
 must pass, after every earlier demonstration cell *and* every wrong attempt, so a
@@ -98,7 +99,9 @@ def test_exercises_judge_the_work_in_their_notebook(path, cases):
                         break
                     checks.append(later)
                 assert checks, f"{path.name}: solution cell {cell.get('id')} has no check cell after it"
-                attempts = [("the starter", case["starter"], case.get("starter_hint", "not attempted"))]
+                starter = cell.metadata.get("workbook", {}).get("starter")
+                assert starter, f"{path.name}: solution cell {cell.get('id')} has no metadata.workbook.starter"
+                attempts = [("the starter", starter, case.get("starter_hint", "not attempted"))]
                 attempts += [(f"wrong answer {n}", code, hint) for n, (code, hint) in enumerate(case["wrong"], 1)]
                 assert len(case["wrong"]) >= 2, f"{path.name}: cell {cell.get('id')} needs two wrong answers"
                 for what, code, hint in attempts:

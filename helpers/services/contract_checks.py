@@ -188,15 +188,15 @@ def check_contract(app_or_url) -> Verdict:
             r = c.request("GET", "/v1/users/2", headers={"Accept": "image/png"})
             expect_status(r, 406, "when request.accept_mimetypes.best_match([...]) is None, abort(406)")
 
-        c.case("GET /v1/users lists every user as a JSON array", collection)
+        c.case("GET /v1/users lists every user as a JSON array", collection, given=True)
         c.case("GET /v1/users?name=Pepe filters the collection with the query string", name_filter)
         c.case("GET /v1/users/2 returns one user as JSON",
                lambda: c.expect_equal("GET", "/v1/users/2", USERS[1],
                                       fix="add @app.get('/v1/users/<int:user_id>')", json_fix="without an Accept header (or with */*) answer JSON",
-                                      hint="Find the user whose id is user_id and return it."))
+                                      hint="Find the user whose id is user_id and return it."), given=True)
         c.case("GET /v1/users/99 answers 404 Not Found",
                lambda: c.expect_404("/v1/users/99", after="/v1/users/2",
-                                    fix="abort(404) when no user has that id"))
+                                    fix="abort(404) when no user has that id"), given=True)
         c.case("GET /v1/users/1/accounts returns the sub-collection of user 1", accounts)
         c.case("GET /v1/users/99/accounts answers 404",
                lambda: c.expect_404("/v1/users/99/accounts", after="/v1/users/1/accounts",

@@ -68,7 +68,7 @@ def check_flask_basics(app_or_url) -> Verdict:
                     raise Fail(f"X-Elapsed-ms should be a number of milliseconds >= 0, got {value!r}",
                                 hint="Write (time.perf_counter() - g.start) * 1000 as a number.") from None
 
-        c.case("GET /hello/Ada returns the HTML 'Hello, Ada!'", hello)
+        c.case("GET /hello/Ada returns the HTML 'Hello, Ada!'", hello, given=True)
         c.case("GET /square/12 returns JSON {'n': 12, 'square': 144}",
                lambda: c.expect_equal("GET", "/square/12", {"n": 12, "square": 144},
                                       fix="add @app.route('/square/<int:n>')", json_fix="return a dict and Flask sends JSON",

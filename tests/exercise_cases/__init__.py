@@ -1,13 +1,14 @@
 """Wrong answers for every exercise, one module per notebook (``nb05.py`` for notebook 05).
 
 Each module defines ``CASES``: for each exercise, keyed by the id of its cell tagged
-``solution``, the ``starter`` a student finds (the student edition's cell) and the
-``wrong`` answers a student would really write, each with a piece of the hint the
+``solution``, a piece of the hint its check must give for the starter (the starter itself
+lives with the notebook, in that cell's ``metadata.workbook.starter``, beside the
+student's ``hint``: the student edition is made from them, ``scripts/editions.py``), and
+the ``wrong`` answers a student would really write, each with a piece of the hint the
 check must give for that mistake::
 
     CASES = {
         "75d56294": {
-            "starter": "def put_step(app):\\n    pass  # your code here",
             "starter_hint": "not attempted",
             "wrong": [
                 ("<code that forgets the 404>", "404"),

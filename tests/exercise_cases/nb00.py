@@ -2,7 +2,6 @@
 
 CASES = {
     "f9a41ab8": {
-        "starter": "can_pull = None  # True or False",
         "starter_hint": "Replace None with True or False",
         "wrong": [
             # the right answer, in words: the check asks for a boolean instead of saying "not quite"

@@ -2,13 +2,6 @@
 
 CASES = {
     "24ece3e4": {
-        "starter": (
-            "from flask import Flask\n\n"
-            "def create_counter_app(store):\n"
-            "    app = Flask(\"counter\")\n"
-            "    # your code here: POST /visits and GET /visits, the count kept in store\n"
-            "    return app\n"
-        ),
         "starter_hint": "@app.post('/visits')",
         "wrong": [
             # the count in a variable of the app: each instance counts its own visits

@@ -2,12 +2,6 @@
 
 CASES = {
     "e1d3a942": {
-        "starter": (
-            "import json\n\n"
-            "def make_request(host, port, name):\n"
-            "    # your code here: return the bytes of POST /items with the JSON body {\"name\": name}\n"
-            "    pass\n"
-        ),
         "starter_hint": "is a return statement missing?",
         "wrong": [
             # Python's \n instead of HTTP's \r\n

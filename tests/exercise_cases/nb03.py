@@ -41,23 +41,6 @@ def list_accounts(user_id):
 CASES = {
     "9a547ea2": {
         # the notebook's starting point: the collection without its filter, the item in JSON only
-        "starter": '''users_app = Flask("users")
-
-@users_app.get("/v1/users")
-def list_users():
-    # TODO: when the query has ?name=..., keep only the users with that name
-    return jsonify(USERS)
-
-@users_app.get("/v1/users/<int:user_id>")
-def get_user(user_id):
-    user = next((u for u in USERS if u["id"] == user_id), None)
-    if user is None:
-        abort(404)
-    # TODO: XML when the client prefers application/xml, 406 when it accepts neither
-    return user
-
-# TODO: the sub-collection /v1/users/<int:user_id>/accounts
-''',
         "starter_hint": "request.args.get('name')",
         "wrong": [
             # no 406: a client that accepts neither JSON nor XML still gets JSON

@@ -44,18 +44,6 @@ def _without(old: str, new: str = "") -> str:
 CASES = {
     "069902b5": {
         # the notebook's starting point: only /hello works
-        "starter": '''basics_app = Flask("basics")
-
-@basics_app.route("/hello/<name>")
-def hello(name):
-    return f"<p>Hello, {name}!</p>"
-
-@basics_app.route("/square/<n>")          # TODO: a converter, so that n is an int and 'twelve' is a 404
-def square(n):
-    return {"n": n, "square": None}         # TODO: the square
-
-# TODO: /echo, /visit, a JSON 404 handler, and the before_request/after_request hooks
-''',
         "starter_hint": "<int:n>",
         "wrong": [
             # the after_request hook reads g.start, but no before_request hook sets it: every request is a 500

@@ -3,14 +3,6 @@
 CASES = {
     "e85bd542": {
         # the notebook's stub: a PUT route that answers 501 Not Implemented
-        "starter": '''def put_step(app):
-    @app.put(PREFIX + "/<int:task_id>")
-    def replace_task(task_id):
-        # TODO 1: 404 if store.get(task_id) is None
-        # TODO 2: fields = validate(json_body())
-        # TODO 3: return the result of store.replace(task_id, fields)
-        abort(501, description="PUT is not implemented yet")
-''',
         "starter_hint": "404 when store.get(task_id) is None",
         "wrong": [
             # no 404: store.replace of a missing task gives None, and the view crashes

@@ -14,15 +14,6 @@ _COMPLETE = '''def complete_task(base_url, task_id):
 
 CASES = {
     "99c3eb40": {
-        "starter": '''def create_task(base_url, title):
-    # your code here
-    pass
-
-
-def complete_task(base_url, task_id):
-    # your code here
-    pass
-''',
         "starter_hint": "In create_task, POST the title",
         "wrong": [
             # no timeout anywhere: against a service that never answers, create_task waits forever

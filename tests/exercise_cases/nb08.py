@@ -10,9 +10,6 @@ _ISO_NAME = '{resource_name("isolated")}'
 CASES = {
     # Exercise 1: start, save, restore (dom.create(), dom.save(ex1.path), conn.restore(ex1.path))
     "5b80109e": {
-        "starter": ("# --- your solution: start dom, save it to ex1.path, restore it from that file ---\n"
-                    "# your code here\n"
-                    "# ---------------------------------------------------------------------------"),
         "starter_hint": "dom.save(ex1.path)",
         "wrong": [
             # starting it is not saving it
@@ -27,9 +24,6 @@ CASES = {
     },
     # Exercise 2: an isolated network
     "3ab8fabc": {
-        "starter": ('subnet = networks.reserve_subnet(conn, "isolated")\n'
-                    'prefix = subnet.rsplit(".", 1)[0]\n'
-                    'my_xml = """\n<network>\n  <!-- your XML here -->\n</network>\n"""'),
         "starter_hint": "resource_name('isolated')",
         "wrong": [
             # the NAT sample, renamed: its <forward> lets guests out

@@ -16,7 +16,6 @@ def _greeter(command: str = LOOP, value: str = "hola", pause: bool = True) -> st
 
 CASES = {
     "74d69047": {
-        "starter": 'GREETER = resource_name("greeter")\n# your code here: the greeter container, then pause it\n',
         "starter_hint": "name=GREETER",
         "wrong": [
             # forgot the last step

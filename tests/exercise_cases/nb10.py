@@ -29,7 +29,6 @@ def _pair(network_a: str | None = "team", network_b: str | None = "team", comman
 CASES = {
     # Exercise 1: http://127.0.0.1:EXERCISE_PORT/ answers
     "1eeb8424": {
-        "starter": "# Your solution: a container whose web server answers on the host's EXERCISE_PORT\n# your code here\n",
         "starter_hint": "publish its port on host port",
         "wrong": [
             (_web(ports=None), "Without publishing"),                                       # no -p at all
@@ -41,7 +40,6 @@ CASES = {
     },
     # Exercise 2: two containers that resolve each other's name
     "c4827685": {
-        "starter": "# Your solution: two long-running containers that resolve each other's name\n# your code here\n",
         "starter_hint": "Create a network of your own",
         "wrong": [
             (_pair(None, None), "a network of your own"),                       # the default bridge

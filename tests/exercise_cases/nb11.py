@@ -2,7 +2,6 @@
 
 CASES = {
     "e5523326": {
-        "starter": 'my_volumes = {}  # your code here: {"name": {"bind": "/path/inside", "mode": "rw"}}',
         "starter_hint": "not attempted",
         "wrong": [
             # a host folder: the data survive, but in a bind mount, not in a volume

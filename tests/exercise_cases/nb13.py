@@ -5,7 +5,6 @@ TAIL = "# --------------------"
 
 CASES = {
     "c019": {
-        "starter": HEAD + TAIL,
         "starter_hint": "wanted: 4",  # the demonstration left 3 replicas: the check says what it found
         "wrong": [
             (HEAD + "docker service scale wb-$WORKBOOK_SESSION-web=5\n" + TAIL, "asks for 5 replica(s) (wanted: 4)"),

@@ -45,7 +45,6 @@ networks:
 """)
 plots.dependency_graph(exercise, title="Your compose file");
 '''
-STARTER_GAP = "\n  # --- your changes: a service `cache`, and tasks depending on it ---\n"
 
 
 def cell(depends: str = DEPENDS, cache: str = CACHE) -> str:
@@ -55,7 +54,6 @@ def cell(depends: str = DEPENDS, cache: str = CACHE) -> str:
 
 CASES = {
     "c045": {
-        "starter": cell(depends="", cache=STARTER_GAP),
         "starter_hint": "Add a service `cache`",
         "wrong": [
             # no networks: the cache lands on the project's default network, tasks is on frontend only

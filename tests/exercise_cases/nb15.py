@@ -19,7 +19,6 @@ def cell(yaml_lines: str = "    deploy:\n      replicas: 3\n") -> str:
 
 CASES = {
     "c012": {
-        "starter": cell(""),
         "starter_hint": "deploy: replicas: 3",
         "wrong": [
             # the key at the wrong level

@@ -1,0 +1,34 @@
+"""Slides: every cell of every notebook carries the slide metadata that ``scripts/editions.py slidemeta``
+derives from the notebook's headings (title slide, a slide per ``##`` step, sub-slides and fragments
+for its parts, the import and clean-up cells skipped), so a cell added later gets it too: run
+``python scripts/editions.py slidemeta`` after editing a notebook."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import nbformat
+
+from notebook_runner import ROOT, notebook_paths
+
+_spec = importlib.util.spec_from_file_location("editions", ROOT / "scripts" / "editions.py")
+editions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(editions)
+
+
+def test_every_cell_has_its_slide_metadata():
+    stale = []
+    for path in notebook_paths():
+        nb = nbformat.read(path, as_version=4)
+        for cell, kind in zip(nb.cells, editions.slide_types(nb)):
+            if cell.metadata.get("slideshow", {}).get("slide_type") != kind:
+                stale.append(f"{path.name} cell {cell.get('id')}: {cell.metadata.get('slideshow')} (expected {kind})")
+    assert not stale, "run python scripts/editions.py slidemeta:\n" + "\n".join(stale[:20])
+
+
+def test_each_notebook_has_a_title_slide_and_steps():
+    for path in notebook_paths():
+        types = editions.slide_types(nbformat.read(path, as_version=4))
+        assert types[0] == "slide", path.name
+        assert types.count("slide") >= 2, f"{path.name}: no ## step became a slide"
+        assert "skip" in types, f"{path.name}: the import cell should be skipped"
