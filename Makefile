@@ -62,15 +62,6 @@ classroom: setup
 
 # The editions for teaching (scripts/editions.py; everything goes to build/, never into notebooks/):
 #   make student   build/student/notebooks: each solution replaced by its starter and a collapsed hint
-#   make slides    build/slides: reveal.js slides of the notebooks executed here (offline)
-#   make book      build/book: a static website of the notebooks executed here (slides and book
-#                  share one execution, build/executed, redone only for a notebook that changed)
-.PHONY: student slides book
+.PHONY: student
 student: setup
 	$(VENV)/bin/python scripts/editions.py student
-
-slides: setup
-	$(VENV)/bin/python scripts/editions.py slides
-
-book: setup
-	$(VENV)/bin/python scripts/editions.py book
