@@ -15,6 +15,7 @@ Each part of the chapter is a sub-package, imported on demand::
     from helpers.containers import engine
     helpers.explain(exc)       # one sentence for an error of the workbook, Docker, requests or libvirt
     helpers.cleanup()          # remove everything this notebook created
+    helpers.progress()         # every exercise of the workbook and its state for this student
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import os
 from helpers.core import cleanup, errors, session  # cleanup is callable: helpers.cleanup() removes what this session created
 from helpers.core.cleanup import leftovers, sweep_dead_sessions
 from helpers.core.errors import WorkbookError, explain
+from helpers.core.progress import progress
 from helpers.core.session import NOTEBOOK, SESSION_ID
 
-__all__ = ["cleanup", "explain", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESSION_ID", "NOTEBOOK"]
+__all__ = ["cleanup", "explain", "progress", "leftovers", "sweep_dead_sessions", "WorkbookError", "SESSION_ID", "NOTEBOOK"]
 __version__ = "0.1.0"
 
 # In a notebook, an error of the workbook, the Docker SDK, requests or libvirt is shown as one

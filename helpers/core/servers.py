@@ -59,6 +59,22 @@ def free_port(host: str = LOOPBACK, *, below_ephemeral: bool = False) -> int:
         return s.getsockname()[1]
 
 
+def browser_url(port: int, path: str = "/", host: str = LOOPBACK) -> str:
+    """The URL at which the student's browser reaches a server on ``host:port``.
+
+    On a host that is ``http://127.0.0.1:PORT/path``. Under a JupyterHub (the classroom:
+    ``JUPYTERHUB_SERVICE_PREFIX`` is set, ``/user/<name>/``) the browser is not on the
+    container's loopback: it goes through jupyter-server-proxy, ``/user/<name>/proxy/PORT/path``,
+    after the hub's public URL when it is known (``JUPYTERHUB_PUBLIC_URL``).
+    """
+    path = "/" + path.lstrip("/")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if not prefix:
+        return f"http://{host}:{port}{path}"
+    public = os.environ.get("JUPYTERHUB_PUBLIC_URL", "").rstrip("/")
+    return f"{public}/{prefix.strip('/')}/proxy/{port}{path}"
+
+
 def port_is_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
     """True when something accepts TCP connections on ``host:port``."""
     try:
@@ -119,9 +135,15 @@ class Server:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    @property
+    def browser_url(self) -> str:
+        """Where the student's browser reaches it (through the hub's proxy in a classroom)."""
+        return browser_url(self.port, host=self.host)
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<Server {self.name!r} {state} at {self.url}>"
+        shown = self.url if self.browser_url.startswith(self.url) else f"{self.url} (browser: {self.browser_url})"
+        return f"<Server {self.name!r} {state} at {shown}>"
 
 
 _RUNNING: dict[str, Server] = {}

@@ -13,11 +13,14 @@ check that finds nothing of the student's work says so with
 :meth:`Verdict.not_attempted` (never a pass).  The verdict also travels in
 the notebook as ``application/vnd.cloud-workbook.verdict+json``, so tests
 (and a student's progress table) read the result without parsing text.
+When a verdict is shown, it is also recorded in the student's work folder
+(:mod:`helpers.core.progress`), under the name of the check function that made it.
 """
 
 from __future__ import annotations
 
 import html
+import sys
 from dataclasses import dataclass, field
 
 MIME = "application/vnd.cloud-workbook.verdict+json"
@@ -33,6 +36,20 @@ class Verdict:
     items: list[tuple[bool | None, str]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     attempted: bool = True
+    #: The check function that made this verdict (``check_greeter``), found on the call stack.
+    check: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.check is None:
+            frame = sys._getframe(1)
+            for _ in range(8):
+                if frame is None:
+                    break
+                if frame.f_code.co_name.startswith("check_"):
+                    self.check = frame.f_code.co_name
+                    break
+                frame = frame.f_back
+        self._recorded = False
 
     def ok(self, text: str) -> bool:
         self.items.append((True, text))
@@ -95,4 +112,9 @@ class Verdict:
                 f"<ul style='list-style:none;padding-left:1em'>{rows}</ul>{conclusion}</div>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        if not self._recorded:  # shown in a notebook: the check has run, record it once
+            self._recorded = True
+            from helpers.core import progress
+
+            progress.record(self)
         return {"text/plain": str(self), "text/html": self._repr_html_(), MIME: self.as_dict()}
