@@ -158,12 +158,17 @@ def engine_rights() -> dict:
         return {"privileged": True}
     devices = [f"{d}:{d}:rwm" for d in ("/dev/kvm", "/dev/net/tun") if os.path.exists(d)]
     return {"cap_add": ["ALL"], "cap_drop": ["SYS_RESOURCE"],
-            "security_opt": ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"],
+            "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
             "device_cgroup_rules": ["a *:* rwm"], "cgroupns": "host", "devices": devices,
             "binds": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}}}
 
 
 c.DockerSpawner.extra_host_config = engine_rights()
+if "cap_add" in c.DockerSpawner.extra_host_config:
+    # --security-opt systempaths=unconfined is the CLI's name for empty masked and read-only
+    # /proc paths in the engine's API (docker-py has no argument for it: raw HostConfig keys).
+    c.DockerSpawner.extra_create_kwargs = {"labels": labels,
+                                           "host_config": {"MaskedPaths": [], "ReadonlyPaths": []}}
 
 # --- Services: the idle culler, and the instructor's read-only view ------------------------------
 c.JupyterHub.load_roles = [
