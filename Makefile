@@ -62,6 +62,11 @@ classroom: setup
 
 # The editions for teaching (scripts/editions.py; everything goes to build/, never into notebooks/):
 #   make student   build/student/notebooks: each solution replaced by its starter and a collapsed hint
-.PHONY: student
+#   make slides    build/slides/NN-*.slides.html: reveal.js (from npm, offline) of the notebooks executed
+#                  here (build/executed, reused while a notebook is unchanged); ONLY=00,04 for some
+.PHONY: student slides
 student: setup
 	$(VENV)/bin/python scripts/editions.py student
+
+slides: setup
+	$(VENV)/bin/python scripts/editions.py slides --only "$(ONLY)"

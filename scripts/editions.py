@@ -2,12 +2,13 @@
 
     python scripts/editions.py student    # build/student/notebooks: starters instead of solutions
     python scripts/editions.py slidemeta  # (re)write the slide metadata of notebooks/*.ipynb
+    python scripts/editions.py slides [--only 00,04]  # build/slides: reveal.js of notebooks executed here
 
 Student edition: a cell tagged ``solution`` becomes its ``metadata.workbook.starter`` (what the
 exercise test also runs as "the starter", tests/test_exercises.py), followed by a collapsed
 markdown cell with its ``metadata.workbook.hint``; a cell tagged ``instructor`` (a heading such as
 "One solution") is left out.  (The slides and the website of the executed notebooks, issue 14
-items 2 and 3, are not built yet: only their slide metadata is.)
+items 2 and 3: ``slides`` is there, the website is not yet.)
 """
 
 from __future__ import annotations
@@ -132,15 +133,82 @@ def slidemeta(paths: list[Path] | None = None) -> list[Path]:
     return changed
 
 
+# --- executed copies and slides ------------------------------------------------------------------
+
+#: reveal.js and what nbconvert's slides template loads with it, from npm (nbconvert's default is a CDN).
+VENDOR = {"reveal.js": "reveal.js@4.6.1", "requirejs": "requirejs@2.3.8", "jquery": "jquery@3.8.0"}
+
+
+def vendor(folder: Path) -> None:
+    """Unpack the npm packages of :data:`VENDOR` into ``folder`` (once), so that the slides work offline."""
+    import subprocess
+    import tarfile
+    import tempfile
+
+    for name, spec in VENDOR.items():
+        if (folder / name).is_dir():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["npm", "pack", spec, "--silent", "--pack-destination", tmp], check=True,
+                           stdout=subprocess.DEVNULL, timeout=300)
+            with tarfile.open(next(Path(tmp).glob("*.tgz"))) as tar:
+                tar.extractall(tmp, filter="data")
+            (folder).mkdir(parents=True, exist_ok=True)
+            Path(tmp, "package").rename(folder / name)
+
+
+def executed(paths: list[Path], out: Path = BUILD / "executed") -> list[Path]:
+    """Each notebook run here in a session of its own (tests/notebook_runner.py), its outputs kept in
+    ``out``; a copy is reused while the notebook's source is unchanged (its sha256 beside it)."""
+    import hashlib
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from notebook_runner import execute, new_session_id, workbook_meta
+
+    out.mkdir(parents=True, exist_ok=True)
+    done = []
+    for path in paths:
+        target, stamp = out / path.name, out / (path.name + ".sha256")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not (target.exists() and stamp.exists() and stamp.read_text() == digest):
+            meta = workbook_meta(path)
+            env = (meta.get("variants") or [{}])[-1]  # the last variant: the real one (qemu:///system)
+            nbformat.write(execute(path, new_session_id(), env, cell_timeout=meta.get("timeout", 600)), target)
+            stamp.write_text(digest)
+        done.append(target)
+    return done
+
+
+def slides(paths: list[Path], out: Path = BUILD / "slides") -> list[Path]:
+    from nbconvert import SlidesExporter
+
+    vendor(out / "vendor")
+    exporter = SlidesExporter(reveal_url_prefix="vendor/reveal.js", require_js_url="vendor/requirejs/require.js",
+                              jquery_url="vendor/jquery/dist/jquery.min.js", reveal_scroll=True)
+    written = []
+    for path in executed(paths):
+        body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
+        target = out / (path.stem + ".slides.html")
+        target.write_text(body)
+        written.append(target)
+    return written
+
+
 # --- command line -------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("edition", choices=["student", "slidemeta"])
+    parser.add_argument("edition", choices=["student", "slidemeta", "slides"])
+    parser.add_argument("--only", default="", help="comma-separated notebook prefixes (e.g. 00,05)")
     args = parser.parse_args(argv)
+    only = [p for p in args.only.split(",") if p]
+    paths = [p for p in notebook_paths() if not only or any(p.name.startswith(o) for o in only)]
     if args.edition == "student":
         written = student()
         print(f"student edition: {len(written)} notebooks in {written[0].parent.relative_to(ROOT)}")
+    elif args.edition == "slides":
+        written = slides(paths)
+        print(f"slides: {len(written)} in {written[0].parent.relative_to(ROOT)}")
     else:
         changed = slidemeta()
         print(f"slide metadata: {len(changed)} notebook(s) changed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 
 import nbformat
+import pytest
 
 from notebook_runner import ROOT, notebook_paths
 
@@ -32,3 +33,24 @@ def test_each_notebook_has_a_title_slide_and_steps():
         assert types[0] == "slide", path.name
         assert types.count("slide") >= 2, f"{path.name}: no ## step became a slide"
         assert "skip" in types, f"{path.name}: the import cell should be skipped"
+
+
+@pytest.mark.notebook
+def test_slides_of_notebook_00_work_offline_in_a_browser():
+    """``make slides`` for one notebook (the cheapest): executed here, exported with reveal.js from npm,
+    and shown by Chromium with every local file found and reveal.js started (no CDN is reachable)."""
+    from playwright.sync_api import sync_playwright
+
+    [page] = editions.slides([p for p in notebook_paths() if p.name.startswith("00")])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 800})
+            failed = []
+            tab.on("requestfailed", lambda r: failed.append(r.url))
+            tab.goto(page.as_uri())
+            tab.wait_for_selector(".reveal.ready", timeout=20_000)
+            assert tab.locator(".reveal .slides > section").count() >= 3
+            assert not [u for u in failed if u.startswith("file:")], failed
+        finally:
+            browser.close()
