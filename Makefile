@@ -51,7 +51,8 @@ run-image:
 	@scripts/run-image.sh
 
 # The portable image's own tests (build, the notebooks of every part inside it, a browser from the
-# host, a second start, nothing left on the host): about 25 minutes, so not part of `make test`.
+# host, a second start, nothing left on the host; the arm64 image under emulation; the classroom
+# hub with three students): about 35 minutes, so not part of `make test`.
 test-image: setup
 	WORKBOOK_TEST_IMAGE=1 $(VENV)/bin/python -m pytest -m image $(PYTEST_FLAGS)
 

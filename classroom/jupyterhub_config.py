@@ -17,7 +17,7 @@
 #   WORKBOOK_CLASS_PRIVILEGED    auto (probe), 1 (--privileged) or 0 (the equivalent flags)
 #   WORKBOOK_CLASS_RUNTIME       an OCI runtime such as sysbox-runc (then no privileged rights)
 #   WORKBOOK_CLASS_SSL_CERT, WORKBOOK_CLASS_SSL_KEY   a certificate for https on the hub's port
-#   WORKBOOK_SESSION             (tests) the workbook session that owns containers and volumes
+#   WORKBOOK_CLASS_SESSION       (tests) the workbook session that owns containers and volumes
 # The file is read by `jupyterhub -f`; `c` is the hub's configuration object.
 import csv
 import os
@@ -38,7 +38,7 @@ STATE = Path(env("WORKBOOK_CLASS_STATE", str(ROOT / ".workbook" / "classroom")))
 PREFIX = env("WORKBOOK_CLASS_PREFIX", "cloud-workbook-class")
 IMAGE = env("WORKBOOK_CLASS_IMAGE", "cloud-workbook:latest")
 ADMIN = env("WORKBOOK_CLASS_ADMIN", "instructor")
-SESSION = env("WORKBOOK_SESSION", "")
+SESSION = env("WORKBOOK_CLASS_SESSION", "")
 SESSION_LABEL = "org.cloud-workbook.session"  # helpers.core.session.SESSION_LABEL (not imported: it starts a session)
 
 

@@ -64,7 +64,8 @@ docker run --rm --entrypoint jupyterhub-singleuser "$IMAGE" --version >/dev/null
 mkdir -p "$WORKBOOK_CLASS_STATE" && chmod 700 "$WORKBOOK_CLASS_STATE"
 say "JupyterHub at http://${WORKBOOK_CLASS_IP:-127.0.0.1}:${WORKBOOK_CLASS_PORT:-8000}/ (Ctrl-C stops it)"
 cd "$WORKBOOK_CLASS_STATE"
-PATH="$VENV/bin:$PATH" "$VENV/bin/jupyterhub" -f "$ROOT/classroom/jupyterhub_config.py" &
+# Not a workbook session of its own: a kernel's clean-up must never take the hub for a dead session's process.
+env -u WORKBOOK_SESSION PATH="$VENV/bin:$PATH" "$VENV/bin/jupyterhub" -f "$ROOT/classroom/jupyterhub_config.py" &
 HUB=$!
 finish() {
   trap '' INT TERM
