@@ -82,7 +82,7 @@ fi
 PY=${PYTHON:-python3}
 if [ "${WORKBOOK_UNLOCKED:-0}" = 1 ]; then
   stamp_src="unlocked $(date +%F)"
-  install=(-m pip install -q --upgrade --upgrade-strategy eager -e ".[test,classroom]")
+  install=(-m pip install -q --upgrade --upgrade-strategy eager -e ".[test,classroom,editions]")
 else
   stamp_src=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16 || true)
   install=(-m pip install -q --require-hashes -r requirements.lock)
