@@ -72,3 +72,9 @@ def test_set_up_and_image_install_from_the_lock():
     assert "--require-hashes -r requirements.lock" in setup
     assert "src/requirements.lock" in (ROOT / "image" / "Dockerfile").read_text()
     assert "org.cloud-workbook.lock-sha256" in (ROOT / "scripts" / "image.sh").read_text()
+
+
+def test_the_unlocked_install_names_every_extra():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = re.search(r'-e "\.\[([^\]]+)\]"', (ROOT / "scripts" / "setup.sh").read_text())[1].split(",")
+    assert sorted(named) == sorted(extras)
