@@ -50,7 +50,7 @@ else  # this machine's base images are amd64: the arm64 engine builds its own at
   tar -cf "$ctx/images.tar" -T /dev/null
 fi
 
-say "building $IMAGE:$VERSION (the first build installs Debian packages and the Python environment: several minutes)"
+say "building ${TAGS[1]} (the first build installs Debian packages and the Python environment: several minutes)"
 ref=${TAGS[1]}
 docker build --network host --force-rm --build-arg WORKBOOK_VERSION="$VERSION" --build-arg BASE="$BASE" \
   --label org.cloud-workbook.image="$VERSION" \
