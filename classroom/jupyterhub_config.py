@@ -153,7 +153,7 @@ def engine_rights() -> dict:
                   "equivalent rights instead", file=sys.stderr)
             wanted = "0"
         finally:
-            probe.remove(force=True)
+            probe.remove(force=True, v=True)  # with the anonymous volumes of the image's VOLUME paths
     if wanted == "1":
         return {"privileged": True}
     devices = [f"{d}:{d}:rwm" for d in ("/dev/kvm", "/dev/net/tun") if os.path.exists(d)]
