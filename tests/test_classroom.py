@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import image_tools
 import pytest
 import requests
 
@@ -37,14 +38,11 @@ NOTEBOOK = "09-containers-and-docker.ipynb"
 
 
 def _docker(*args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+    return image_tools.docker(*args, timeout=timeout, check=check)
 
 
 def _record(line: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with (ARTIFACTS / "classroom.log").open("a") as fh:
-        fh.write(line + "\n")
-    print(line)
+    image_tools.record("classroom.log", line)
 
 
 class Hub:

@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import image_tools
 import pytest
 import requests
 
@@ -40,7 +41,7 @@ URL = re.compile(r"JupyterLab: (http://127\.0\.0\.1:\d+/\S+\?token=(\w+))")
 
 
 def _docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+    return image_tools.docker(*args, timeout=timeout, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +56,7 @@ def image():
 
 
 def _record(line: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with (ARTIFACTS / "image.log").open("a") as fh:
-        fh.write(line + "\n")
-    print(line)
+    image_tools.record("image.log", line)
 
 
 class Box:

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import image_tools
 import pytest
 import requests
 
@@ -38,14 +39,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.image, pytest.mark.timeout(5400),
 
 
 def _docker(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+    return image_tools.docker(*args, timeout=timeout, check=check)
 
 
 def _record(line: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with (ARTIFACTS / "image-arm64.log").open("a") as fh:
-        fh.write(line + "\n")
-    print(line)
+    image_tools.record("image-arm64.log", line)
 
 
 def _run(*argv: str, flags: tuple[str, ...] = (), timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
